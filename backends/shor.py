@@ -1,0 +1,89 @@
+"""The Shor relaxation of an IR as linear functions of the lifted matrix ``P``.
+
+``max ⟨C, P⟩`` s.t. ``⟨E_r, P⟩ = 0``, ``⟨G_s, P⟩ <= 0``, ``P₀₀ = 1``, ``P ⪰ 0``, where each
+row is stored as coefficients on the upper triangle of ``P`` (see :mod:`qcqp.lifting`).
+Besides the IR's own constraints it adds, for every variable, its bounds as linear rows
+and ``(x − l) ⊙ (x − u) <= 0`` (``diag P[x, x] <= (l + u) ⊙ P[x] − l ⊙ u``), and for every
+complementarity its linear hull and ``f ⊙ g = 0``; so the SDP is never looser than the LP
+on networks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from qcqp import IR
+from qcqp.expr import Affine
+from qcqp.lifting import LiftIndex, lift, pair_rows_cols
+from qcqp.safe import EPS, lambda_min_lower, loosen_upper
+
+
+@dataclass(frozen=True)
+class ShorForm:
+    """Coefficient rows over ``utri(P)`` and the trace bound ``T >= tr P``."""
+
+    index: LiftIndex
+    c: np.ndarray  # objective coefficients (maximise)
+    E: sp.csr_array  # equality rows (= 0)
+    G: sp.csr_array  # inequality rows (<= 0)
+    trace_bound: float
+
+    @property
+    def dim(self) -> int:
+        return self.index.dim
+
+
+def build_shor(ir: IR) -> ShorForm:
+    """Lift every constraint of ``ir``; all variables must be bounded (for ``T``)."""
+    ir.require_bounds("sdp")
+    dim = ir.n + 1
+    eye = sp.eye_array(ir.n, format="csr")
+    x = Affine(eye, np.zeros(ir.n))
+    eq, le = [], [lift(x - ir.upper, dim), lift(ir.lower - x, dim),
+                  lift((x - ir.lower) * (x - ir.upper), dim)]
+    for con in ir.constraints:
+        (eq if con.sense == "==" else le).append(lift(con.expr, dim))
+    for comp in ir.complementarities:
+        eq.append(lift(comp.product(), dim))
+        le.append(lift(comp.envelope(), dim))
+    c = lift(ir.objective, dim).toarray().ravel()
+    width = c.size
+    E = sp.csr_array(sp.vstack(eq, format="csr")) if eq else sp.csr_array((0, width))
+    G = sp.csr_array(sp.vstack(le, format="csr"))
+    trace = 1.0 + math.fsum(np.maximum(ir.lower**2, ir.upper**2))
+    return ShorForm(LiftIndex(ir.variables), c, E, G, float(np.nextafter(trace * (1 + 4 * EPS), np.inf)))
+
+
+def coefficients_to_matrix(coef: np.ndarray, dim: int) -> np.ndarray:
+    """Symmetric ``M`` with ``⟨M, P⟩ = coef · utri(P)`` (off-diagonal coefficients halved)."""
+    rows, cols = pair_rows_cols(dim)
+    half = np.where(rows == cols, coef, 0.5 * coef)
+    M = np.zeros((dim, dim))
+    M[rows, cols] = half
+    M[cols, rows] = half
+    return M
+
+
+def dual_upper_bound(form: ShorForm, t: float, y: np.ndarray, mu: np.ndarray) -> tuple[float, float]:
+    """Rigorous upper bound from any multipliers ``(t, y, μ >= 0)`` of the Shor SDP.
+
+    With ``S = t e₀e₀ᵀ + Σ y_r E_r + Σ μ_s G_s − C``, every feasible ``P`` has
+    ``⟨C, P⟩ = t + Σ μ_s ⟨G_s, P⟩ − ⟨S, P⟩ <= t − min(0, λ_min(S)) tr P``, and
+    ``tr P <= T``, so ``⟨C, P⟩ <= t − min(0, λ_min(S)) T``. ``λ_min`` is
+    bounded below rigorously, including the error of forming ``S`` in floating point.
+    Returns ``(bound, λ_min lower bound)``.
+    """
+    mu = np.maximum(mu, 0.0)
+    coef = form.E.T @ y + form.G.T @ mu - form.c
+    coef[0] += t
+    magnitude = abs(form.E).T @ np.abs(y) + abs(form.G).T @ mu + np.abs(form.c)
+    magnitude[0] += abs(t)
+    terms = np.diff(form.E.tocsc().indptr) + np.diff(form.G.tocsc().indptr) + 2.0
+    forming = float(np.linalg.norm(2.0 * terms * EPS * magnitude)) * math.sqrt(2.0)
+    lam = lambda_min_lower(coefficients_to_matrix(coef, form.dim), forming)
+    bound = t - min(0.0, lam) * form.trace_bound
+    return loosen_upper(float(np.nextafter(bound + EPS * abs(bound), np.inf))), lam

@@ -1,0 +1,318 @@
+"""Sparse affine and quadratic expressions over the global variable vector ``v``.
+
+An :class:`Affine` is ``A v + a`` (``m`` rows). A :class:`Quadratic` is an affine part
+plus factored elementwise products ``S (L v + l) ⊙ (R v + r)``: ``S`` sums or selects
+product rows, so a network layer ``z ⊙ (z − W x)`` stays a pair of affine maps instead
+of ``n²`` scalar terms. Comparison operators build :class:`~qcqp.constraints.Constraint`
+objects, as in cvxpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Real
+from typing import TYPE_CHECKING, Union
+
+import numpy as np
+import scipy.sparse as sp
+
+from qcqp.errors import InputError
+
+if TYPE_CHECKING:
+    from qcqp.constraints import Constraint
+
+Operand = Union["Affine", "Quadratic", float, np.ndarray]
+
+
+def _csr(matrix) -> sp.csr_array:
+    return sp.csr_array(matrix, dtype=float)
+
+
+def _pad(A: sp.csr_array, n: int) -> sp.csr_array:
+    """Widen ``A`` with zero columns to ``n`` variables (variables created later)."""
+    if A.shape[1] == n:
+        return A
+    return sp.csr_array((A.data, A.indices, A.indptr), shape=(A.shape[0], n))
+
+
+def _constant_array(value, what: str) -> np.ndarray:
+    array = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{what} contains NaN or infinite values")
+    return array
+
+
+class Expression:
+    """Common operator surface of affine and quadratic expressions."""
+
+    __array_ufunc__ = None  # make numpy defer ``W @ x`` and ``2 * x`` to us
+    __hash__ = None  # type: ignore[assignment]
+
+    size: int
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return () if getattr(self, "_scalar", False) else (self.size,)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __neg__(self):
+        return self * -1.0
+
+    def __sub__(self, other: Operand):
+        return self + (-as_expression(other))
+
+    def __rsub__(self, other: Operand):
+        return as_expression(other) + (-self)
+
+    def __radd__(self, other: Operand):
+        return self + other
+
+    def __rmul__(self, other: Operand):
+        return self * other
+
+    def __truediv__(self, other: Operand):
+        if isinstance(other, Expression):
+            raise TypeError("division by an expression is not quadratic")
+        divisor = _constant_array(other, "divisor")
+        if np.any(divisor == 0):
+            raise InputError("division by zero")
+        return self * (1.0 / divisor)
+
+    def __le__(self, other: Operand) -> Constraint:
+        from qcqp.constraints import Constraint
+
+        return Constraint(self - other, "<=")
+
+    def __ge__(self, other: Operand) -> Constraint:
+        from qcqp.constraints import Constraint
+
+        return Constraint(as_expression(other) - self, "<=")
+
+    def __eq__(self, other: Operand) -> Constraint:  # type: ignore[override]
+        from qcqp.constraints import Constraint
+
+        return Constraint(self - other, "==")
+
+
+class Affine(Expression):
+    """``A v + a``: ``A`` is sparse ``(m, n)``, ``a`` has length ``m``."""
+
+    def __init__(self, A, a, scalar: bool = False):
+        self.A = _csr(A)
+        self.a = np.asarray(a, dtype=float).reshape(-1)
+        if self.A.shape[0] != self.a.size:
+            raise InputError(f"affine map has {self.A.shape[0]} rows but offset has {self.a.size}")
+        self._scalar = scalar and self.a.size == 1
+
+    @classmethod
+    def constant(cls, value) -> Affine:
+        array = _constant_array(value, "constant")
+        flat = array.reshape(-1)
+        return cls(sp.csr_array((flat.size, 0)), flat, scalar=array.ndim == 0)
+
+    @property
+    def size(self) -> int:
+        return self.a.size
+
+    @property
+    def n(self) -> int:
+        return self.A.shape[1]
+
+    def padded(self, n: int) -> Affine:
+        return Affine(_pad(self.A, n), self.a, self._scalar)
+
+    def evaluate(self, v: np.ndarray) -> np.ndarray:
+        return self.A @ v[: self.n] + self.a
+
+    def sum(self) -> Affine:
+        ones = sp.csr_array(np.ones((1, self.size)))
+        return Affine(ones @ self.A, [self.a.sum()], scalar=True)
+
+    def __getitem__(self, index) -> Affine:
+        rows = np.arange(self.size)[index]
+        scalar = np.ndim(rows) == 0
+        rows = np.atleast_1d(rows)
+        return Affine(self.A[rows], self.a[rows], scalar=scalar)
+
+    def __add__(self, other: Operand):
+        other = as_expression(other)
+        if isinstance(other, Quadratic):
+            return other + self
+        m = _broadcast_size(self, other, "+")
+        n = max(self.n, other.n)
+        left, right = self._broadcast(m).padded(n), other._broadcast(m).padded(n)
+        return Affine(left.A + right.A, left.a + right.a, scalar=self._scalar and other._scalar)
+
+    def __mul__(self, other: Operand):
+        if isinstance(other, Expression):
+            return Quadratic.product(self, as_expression(other))
+        factor = _constant_array(other, "coefficient")
+        if factor.ndim == 0:
+            return Affine(self.A * float(factor), self.a * float(factor), self._scalar)
+        factor = factor.reshape(-1)
+        m = _broadcast_size(self, Affine.constant(factor), "*")
+        base = self._broadcast(m)
+        D = sp.diags_array(np.broadcast_to(factor, (m,)))
+        return Affine(D @ base.A, base.a * factor)
+
+    def __matmul__(self, other: Operand):
+        if isinstance(other, Expression):
+            other = as_expression(other)
+            if self.size != other.size:
+                raise InputError(f"cannot take the dot product of sizes {self.size} and {other.size}")
+            return (self * other).sum()
+        matrix = _constant_array(other, "matrix")
+        if matrix.shape[0] != self.size:
+            raise InputError(f"shapes ({self.size},) and {matrix.shape} are not aligned for @")
+        if matrix.ndim == 1:
+            return Affine(sp.csr_array(matrix[None, :]) @ self.A, [matrix @ self.a], scalar=True)
+        return _left_multiply(matrix.T, self)
+
+    def __rmatmul__(self, other: Operand):
+        matrix = _constant_array(other, "matrix")
+        if matrix.shape[-1] != self.size:
+            raise InputError(f"shapes {matrix.shape} and ({self.size},) are not aligned for @")
+        if matrix.ndim == 1:
+            return self.__matmul__(matrix)
+        return _left_multiply(matrix, self)
+
+    def _broadcast(self, m: int) -> Affine:
+        if self.size == m:
+            return self
+        rows = np.zeros(m, dtype=int)
+        return Affine(self.A[rows], self.a[rows])
+
+    def __repr__(self) -> str:
+        return f"Affine(size={self.size}, nnz={self.A.nnz})"
+
+
+@dataclass(frozen=True)
+class Product:
+    """Rows ``S (L v + l) ⊙ (R v + r)`` of a quadratic expression."""
+
+    S: sp.csr_array
+    left: Affine
+    right: Affine
+
+    def padded(self, n: int) -> Product:
+        return Product(self.S, self.left.padded(n), self.right.padded(n))
+
+
+class Quadratic(Expression):
+    """Affine part plus a tuple of factored :class:`Product` terms, all with ``m`` rows."""
+
+    def __init__(self, affine: Affine, products: tuple[Product, ...] = ()):
+        self.affine = affine
+        self.products = tuple(products)
+        self._scalar = affine._scalar
+
+    @classmethod
+    def product(cls, left: Affine, right: Expression) -> Quadratic:
+        if not isinstance(right, Affine):
+            raise TypeError("the product of a quadratic with an expression is not quadratic")
+        m = _broadcast_size(left, right, "*")
+        scalar = left._scalar and right._scalar
+        left, right = left._broadcast(m), right._broadcast(m)
+        zero = Affine(sp.csr_array((m, 0)), np.zeros(m), scalar=scalar)
+        return cls(zero, (Product(sp.eye_array(m, format="csr"), left, right),))
+
+    @property
+    def size(self) -> int:
+        return self.affine.size
+
+    @property
+    def n(self) -> int:
+        return max([self.affine.n] + [max(t.left.n, t.right.n) for t in self.products])
+
+    def padded(self, n: int) -> Quadratic:
+        return Quadratic(self.affine.padded(n), tuple(t.padded(n) for t in self.products))
+
+    def evaluate(self, v: np.ndarray) -> np.ndarray:
+        value = self.affine.evaluate(v)
+        for term in self.products:
+            value = value + term.S @ (term.left.evaluate(v) * term.right.evaluate(v))
+        return value
+
+    def _map_rows(self, M: sp.csr_array, scalar: bool) -> Quadratic:
+        affine = Affine(M @ self.affine.A, M @ self.affine.a, scalar=scalar)
+        return Quadratic(affine, tuple(Product(M @ t.S, t.left, t.right) for t in self.products))
+
+    def sum(self) -> Quadratic:
+        return self._map_rows(sp.csr_array(np.ones((1, self.size))), scalar=True)
+
+    def __getitem__(self, index) -> Quadratic:
+        rows = np.arange(self.size)[index]
+        scalar = np.ndim(rows) == 0
+        rows = np.atleast_1d(rows)
+        return self._map_rows(sp.eye_array(self.size, format="csr")[rows], scalar)
+
+    def __add__(self, other: Operand) -> Quadratic:
+        other = as_expression(other)
+        m = _broadcast_size(self, other, "+")
+        other_q = other if isinstance(other, Quadratic) else Quadratic(other)
+        left, right = self._broadcast(m), other_q._broadcast(m)
+        return Quadratic(left.affine + right.affine, left.products + right.products)
+
+    def __mul__(self, other: Operand) -> Quadratic:
+        if isinstance(other, Expression):
+            raise TypeError("the product of a quadratic with an expression is not quadratic")
+        factor = _constant_array(other, "coefficient")
+        m = _broadcast_size(self, Affine.constant(factor), "*")
+        base = self._broadcast(m)
+        return base._map_rows(sp.diags_array(np.broadcast_to(factor.reshape(-1), (m,))).tocsr(),
+                              scalar=self._scalar and factor.ndim == 0)
+
+    def __rmatmul__(self, other: Operand) -> Quadratic:
+        matrix = _constant_array(other, "matrix")
+        if matrix.ndim != 2 or matrix.shape[1] != self.size:
+            raise InputError(f"shapes {matrix.shape} and ({self.size},) are not aligned for @")
+        return self._map_rows(_csr(matrix), scalar=False)
+
+    def __matmul__(self, other: Operand) -> Quadratic:
+        if isinstance(other, Expression):
+            raise TypeError("the product of a quadratic with an expression is not quadratic")
+        vector = _constant_array(other, "vector")
+        if vector.shape != (self.size,):
+            raise InputError(f"shapes ({self.size},) and {vector.shape} are not aligned for @")
+        return self._map_rows(_csr(vector[None, :]), scalar=True)
+
+    def _broadcast(self, m: int) -> Quadratic:
+        if self.size == m:
+            return self
+        return self._map_rows(_csr(np.ones((m, 1))), scalar=False)
+
+    def __repr__(self) -> str:
+        return f"Quadratic(size={self.size}, products={len(self.products)})"
+
+
+def _left_multiply(matrix: np.ndarray, expr: Affine) -> Affine:
+    M = _csr(matrix)
+    return Affine(M @ expr.A, matrix @ expr.a)
+
+
+def _broadcast_size(left: Expression, right: Expression, op: str) -> int:
+    if left.size == right.size:
+        return left.size
+    if left.size == 1:
+        return right.size
+    if right.size == 1:
+        return left.size
+    raise InputError(f"shapes ({left.size},) and ({right.size},) do not match for {op}")
+
+
+def vstack(parts: list[Affine]) -> Affine:
+    """Stack affine expressions row-wise (padded to a common number of variables)."""
+    n = max(part.n for part in parts)
+    return Affine(sp.vstack([part.padded(n).A for part in parts], format="csr"),
+                  np.concatenate([part.a for part in parts]))
+
+
+def as_expression(value: Operand) -> Affine | Quadratic:
+    """Wrap numbers and arrays as constant :class:`Affine` expressions."""
+    if isinstance(value, (Affine, Quadratic)):
+        return value
+    if isinstance(value, (Real, np.ndarray, list, tuple, np.generic)):
+        return Affine.constant(value)
+    raise TypeError(f"cannot use {type(value).__name__} in a qcqp expression")

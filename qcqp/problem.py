@@ -1,0 +1,203 @@
+"""The user-facing :class:`Problem` and the compiled, immutable :class:`IR`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qcqp.constraints import Complementarity, Constraint
+from qcqp.errors import InputError
+from qcqp.expr import Affine, Expression, Quadratic, as_expression
+from qcqp.interval import affine_bounds
+from qcqp.result import Result
+from qcqp.variables import Variable
+
+
+@dataclass(frozen=True)
+class IR:
+    """What backends consume: every expression padded to ``n`` columns.
+
+    The objective is stored in maximisation form: ``objective = sign * user_objective``
+    with ``sign = +1`` for ``maximize`` and ``-1`` for ``minimize``. Constraints are
+    ``expr <= 0`` or ``expr == 0``; complementarities carry bounds on ``f − g``.
+    """
+
+    variables: tuple[Variable, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    objective: Quadratic
+    sign: int
+    constraints: tuple[Constraint, ...]
+    complementarities: tuple[Complementarity, ...]
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.lower.size
+
+    @property
+    def is_bounded(self) -> bool:
+        return bool(np.all(np.isfinite(self.lower)) and np.all(np.isfinite(self.upper)))
+
+    def require_bounds(self, backend: str) -> None:
+        """Raise a clear error naming the first unbounded variable."""
+        for var in self.variables:
+            bad = np.flatnonzero(~(np.isfinite(var.lower) & np.isfinite(var.upper)))
+            if bad.size:
+                raise InputError(
+                    f"backend {backend!r} needs finite bounds on every variable; "
+                    f"{var.name!r}[{bad[0]}] is unbounded (pass lower=/upper= to Problem.variable)"
+                )
+
+    def user_value(self, value: float) -> float:
+        """Map a maximisation-form objective value back to the user's sense."""
+        return self.sign * value
+
+    def objective_value(self, v: np.ndarray) -> float:
+        return float(self.objective.evaluate(v)[0])
+
+    def max_violation(self, v: np.ndarray) -> float:
+        """Largest constraint or bound violation of the point ``v``."""
+        worst = max(np.max(self.lower - v, initial=0.0), np.max(v - self.upper, initial=0.0))
+        for con in (*self.constraints, *self.complementarities):
+            worst = max(worst, float(np.max(con.violation(v), initial=0.0)))
+        return worst
+
+    def split(self, v: np.ndarray) -> dict[str, np.ndarray]:
+        """Values of each named variable block in ``v``."""
+        return {var.name: v[var.indices].copy() for var in self.variables}
+
+
+class Problem:
+    """A nonconvex QCQP written with Python operators.
+
+    Examples
+    --------
+    >>> import numpy as np, qcqp
+    >>> p = qcqp.Problem()
+    >>> x = p.variable("x", 2, lower=-1, upper=1)
+    >>> p.maximize(x[0] * x[1])
+    >>> p.solve(backend="sdp").bound >= 1 - 1e-6
+    True
+    """
+
+    def __init__(self):
+        self.variables: list[Variable] = []
+        self.constraints: list[Constraint | Complementarity] = []
+        self._objective: Quadratic | None = None
+        self._sign = 1
+
+    @property
+    def n(self) -> int:
+        return sum(var.size for var in self.variables)
+
+    def variable(self, name: str, shape: int | tuple[int, ...] = 1, lower=None, upper=None) -> Variable:
+        """Add a named variable block (flattened in C order) with elementwise bounds."""
+        if any(var.name == name for var in self.variables):
+            raise InputError(f"variable name {name!r} is already used")
+        size = int(np.prod(shape)) if isinstance(shape, tuple) else shape
+        var = Variable(name, size, self.n, lower, upper)
+        self.variables.append(var)
+        return var
+
+    def minimize(self, expr) -> None:
+        self._set_objective(expr, -1)
+
+    def maximize(self, expr) -> None:
+        self._set_objective(expr, +1)
+
+    def _set_objective(self, expr, sign: int) -> None:
+        expr = as_expression(expr)
+        if expr.size != 1:
+            raise InputError(f"the objective must be scalar, got size {expr.size}")
+        self._objective = expr if isinstance(expr, Quadratic) else Quadratic(expr)
+        self._sign = sign
+
+    def subject_to(self, *constraints: Constraint | Complementarity, name: str | None = None) -> None:
+        """Add constraints; ``name`` (or an automatic ``c<k>``) identifies them in results."""
+        for k, con in enumerate(constraints):
+            if isinstance(con, (list, tuple)):
+                self.subject_to(*con, name=name)
+                continue
+            if isinstance(con, bool) or not isinstance(con, (Constraint, Complementarity)):
+                raise TypeError(
+                    f"subject_to expects constraints such as `x <= 1`, got {type(con).__name__}"
+                )
+            label = name if name and len(constraints) == 1 else (f"{name}{k}" if name else "")
+            self.constraints.append(con.named(con.name or label or f"c{len(self.constraints)}"))
+
+    def compile(self) -> IR:
+        """Validate and lower to the :class:`IR` that backends consume."""
+        start = time.perf_counter()
+        if not self.variables:
+            raise InputError("the problem has no variables")
+        n = self.n
+        objective = self._objective if self._objective is not None else Quadratic(Affine.constant(0.0))
+        _check_finite(objective, "objective")
+        if objective.n > n:
+            raise InputError("the objective uses a variable from another Problem")
+        lower = np.concatenate([var.lower for var in self.variables])
+        upper = np.concatenate([var.upper for var in self.variables])
+        plain, comps = [], []
+        for con in self.constraints:
+            for expr in _expressions(con):
+                _check_finite(expr, f"constraint {con.name!r}")
+                if expr.n > n:
+                    raise InputError(f"constraint {con.name!r} uses a variable from another Problem")
+            if isinstance(con, Complementarity):
+                comps.append(_pad_complementarity(con, n, lower, upper))
+            else:
+                plain.append(Constraint(con.expr.padded(n), con.sense, con.name))
+        return IR(
+            variables=tuple(self.variables), lower=lower, upper=upper,
+            objective=(objective * float(self._sign)).padded(n), sign=self._sign,
+            constraints=tuple(plain), complementarities=tuple(comps),
+            stats={"compile_time": time.perf_counter() - start},
+        )
+
+    def solve(self, backend: str = "sdp", **options) -> Result:
+        """Relax and solve with a registered backend (``"lp"``, ``"sdp"``, ``"sdp-fo"``, ``"exact"``)."""
+        from qcqp.registry import BACKENDS
+
+        solver = BACKENDS.get(backend)
+        ir = self.compile()
+        result = solver(ir, **options)
+        result.stats.setdefault("compile_time", ir.stats["compile_time"])
+        return result
+
+    def to_sympy(self):
+        """The problem as sympy expressions (small problems only)."""
+        from qcqp.symbolic import to_sympy
+
+        return to_sympy(self.compile())
+
+    def __str__(self) -> str:
+        from qcqp.symbolic import pretty
+
+        return pretty(self.compile())
+
+
+def _expressions(con: Constraint | Complementarity) -> tuple[Expression, ...]:
+    return (con.f, con.g) if isinstance(con, Complementarity) else (con.expr,)
+
+
+def _check_finite(expr: Expression, what: str) -> None:
+    affines = [expr] if isinstance(expr, Affine) else [expr.affine] + [
+        side for term in expr.products for side in (term.left, term.right)
+    ]
+    mats = [x.A.data for x in affines] + [x.a for x in affines]
+    if isinstance(expr, Quadratic):
+        mats += [term.S.data for term in expr.products]
+    if not all(np.all(np.isfinite(m)) for m in mats):
+        raise InputError(f"{what} has NaN or infinite coefficients")
+
+
+def _pad_complementarity(con: Complementarity, n: int, lower, upper) -> Complementarity:
+    f, g = con.f.padded(n), con.g.padded(n)
+    bounds = con.diff_bounds
+    if bounds is None:
+        diff = f - g
+        bounds = affine_bounds(diff.A, diff.a, lower, upper)
+    return Complementarity(f, g, bounds, con.name)
