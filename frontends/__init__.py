@@ -1,0 +1,11 @@
+"""Front ends: networks, input sets and objectives compiled to the QCQP IR."""
+
+from qcqp.frontends.activations import ACTIVATIONS, Activation, register_activation
+from qcqp.frontends.encode import NetworkEncoding, encode_network
+from qcqp.frontends.network import Network
+from qcqp.frontends.specs import Box, VnnlibProperty, linf_ball, load_vnnlib
+
+__all__ = [
+    "ACTIVATIONS", "Activation", "Box", "Network", "NetworkEncoding", "VnnlibProperty",
+    "encode_network", "linf_ball", "load_vnnlib", "register_activation",
+]

@@ -1,0 +1,135 @@
+"""Certify one instance (an input box and an unsafe output region) with several methods.
+
+Per instance the attack and the bound propagation run once and are shared by all
+methods. A method's ``margin_bound`` is a valid lower bound on the worst margin: the
+minimum over unsafe disjuncts of the best proven atom bound, where every atom takes the
+larger of its CROWN bound and its relaxation bound (targets CROWN already proves are not
+re-solved). Counterexamples are only ever reported after a fresh forward pass.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from qcqp import InputError, Status
+from qcqp.frontends.bounds import crown_bounds, linear_objective_bound
+from qcqp.frontends.encode import encode_network
+from qcqp.frontends.network import Network
+from qcqp.frontends.pgd import pgd_minimize
+from qcqp.frontends.specs import Box
+
+SOLVER_METHODS = ("lp", "sdp", "sdp-fo", "exact")
+METHODS = ("pgd",) + SOLVER_METHODS
+
+Atom = tuple[np.ndarray, float]  # a · Y + b <= 0 is unsafe
+
+
+@dataclass
+class Instance:
+    """An input box and the unsafe region as disjuncts of atoms."""
+
+    index: int
+    box: Box
+    label: int | None
+    disjuncts: list[list[Atom]]
+
+
+def margin_instance(index: int, box: Box, label: int, classes: int) -> Instance:
+    """Unsafe iff some ``logit[t] >= logit[label]``: atoms ``logit[y] − logit[t] <= 0``."""
+    if not 0 <= label < classes:
+        raise InputError(f"label {label} of instance {index} is out of range 0..{classes - 1}")
+    eye = np.eye(classes)
+    return Instance(index, box, label, [[(eye[label] - eye[t], 0.0)] for t in range(classes) if t != label])
+
+
+@dataclass
+class Options:
+    pgd_steps: int = 100
+    pgd_restarts: int = 10
+    time_limit: float = 120.0
+    bounds: str = "crown"
+    seed: int = 0
+    backend_options: dict = field(default_factory=dict)
+
+
+def falsifies(net: Network, inst: Instance, x: np.ndarray) -> bool:
+    """Does ``x`` (in the box) reach the unsafe region? Checked by a forward pass."""
+    if not inst.box.contains(x):
+        return False
+    y = net.forward(x)
+    return any(all(a @ y + b <= 0 for a, b in atoms) for atoms in inst.disjuncts)
+
+
+def attack(net: Network, inst: Instance, options: Options):
+    """PGD on every atom; returns ``(worst margin found, counterexample or None)``."""
+    atoms = [atom for atoms in inst.disjuncts for atom in atoms]
+    C = np.array([a for a, _ in atoms])
+    d = np.array([b for _, b in atoms])
+    values, points = pgd_minimize(net, inst.box, C, d, options.pgd_steps, options.pgd_restarts, options.seed)
+    order = np.argsort(values)
+    for k in order:
+        if falsifies(net, inst, points[k]):
+            return float(values[k]), points[k]
+    return float(values[order[0]]), None
+
+
+def analyse(net: Network, inst: Instance, methods: list[str], options: Options) -> dict[str, dict]:
+    """Rows of results.json for every method on one instance."""
+    start = time.perf_counter()
+    pgd_value, counterexample = attack(net, inst, options)
+    pre = crown_bounds(net, inst.box.lower, inst.box.upper)
+    crown = [[linear_objective_bound(net, a, pre, inst.box.lower, inst.box.upper) + b for a, b in atoms]
+             for atoms in inst.disjuncts]
+    shared = time.perf_counter() - start
+    rows = {}
+    for method in methods:
+        begin = time.perf_counter()
+        row = {"index": inst.index, "label": inst.label, "pgd_margin": pgd_value}
+        if counterexample is not None:
+            row |= {"status": "falsified", "margin_bound": _worst(crown),
+                    "counterexample": counterexample.tolist(), "reason": "PGD counterexample"}
+        elif method == "pgd":
+            bound = _worst(crown)
+            row |= {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound,
+                    "reason": "bound propagation" if bound > 0 else "no counterexample found"}
+        else:
+            row |= _solve(net, inst, method, crown, options)
+        row["time_s"] = shared + time.perf_counter() - begin
+        rows[method] = row
+    return rows
+
+
+def _worst(bounds: list[list[float]]) -> float:
+    return float(min(max(atom_bounds) for atom_bounds in bounds))
+
+
+def _solve(net: Network, inst: Instance, method: str, crown, options: Options) -> dict:
+    """Tighten unproven atoms with a backend, hardest disjunct first; stop at the first failure."""
+    encoding = None
+    bounds = [list(b) for b in crown]
+    order = np.argsort([max(b) for b in bounds])
+    reason = "certified"
+    for k in order:
+        if max(bounds[k]) > 0:
+            continue
+        a, b = inst.disjuncts[k][0]
+        if encoding is None:
+            encoding = encode_network(net, inst.box, options.bounds)
+        problem = encoding.linear_objective(a, b)
+        result = problem.solve(method, time_limit=options.time_limit, **options.backend_options)
+        if result.status in (Status.ERROR, Status.INFEASIBLE):
+            reason = f"{method} failed: {result.status.value} ({result.message})"
+            break
+        bounds[k][0] = max(bounds[k][0], result.bound)
+        if result.point is not None and falsifies(net, inst, result.point["x"]):
+            return {"status": "falsified", "margin_bound": _worst(bounds),
+                    "counterexample": result.point["x"].tolist(), "reason": f"{method} counterexample"}
+        if bounds[k][0] <= 0:
+            reason = f"{method} bound {bounds[k][0]:.4g} <= 0 for disjunct {k}"
+            break
+    bound = _worst(bounds)
+    return {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound,
+            "reason": "certified" if bound > 0 else reason}

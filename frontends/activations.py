@@ -1,0 +1,86 @@
+"""Activation functions as plug-ins: forward pass, interval rule, linear bounds, QCQP encoding.
+
+A new activation is one class registered with :func:`register_activation` (or advertised
+in the ``qcqp.activations`` entry-point group); encoders, bound propagation, PGD and
+every backend pick it up from here.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from qcqp import Problem, Registry, Variable, complements
+from qcqp.expr import Affine
+
+ACTIVATIONS = Registry("activation", "qcqp.activations")
+
+
+def register_activation(name: str):
+    """Decorator registering an :class:`Activation` subclass under ``name``."""
+    return ACTIVATIONS.register(name)
+
+
+class Activation:
+    """Interface of an elementwise activation ``σ``.
+
+    Subclasses implement :meth:`forward`, :meth:`derivative`, :meth:`linear_bounds`
+    (sound linear lower/upper bounds on ``[lo, hi]``, used for CROWN-style bound
+    propagation) and :meth:`encode` (constraints tying ``z = σ(ŷ)`` in a Problem).
+    ``piecewise_linear`` activations encoded by complementarities are solved exactly by
+    the ``exact`` backend's MILP.
+    """
+
+    name: ClassVar[str] = ""
+    piecewise_linear: ClassVar[bool] = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def derivative(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def interval(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Output bounds for a monotone activation (override otherwise)."""
+        return self.forward(lo), self.forward(hi)
+
+    def linear_bounds(self, lo: np.ndarray, hi: np.ndarray):
+        """``(a_l, b_l, a_u, b_u)`` with ``a_l x + b_l <= σ(x) <= a_u x + b_u`` on ``[lo, hi]``."""
+        raise NotImplementedError
+
+    def encode(self, problem: Problem, pre: Affine, lo: np.ndarray, hi: np.ndarray, name: str) -> Variable:
+        """Add a variable ``z = σ(pre)`` and its constraints to ``problem``; return ``z``."""
+        raise NotImplementedError
+
+
+@register_activation("relu")
+class ReLU(Activation):
+    """``max(x, 0)``, encoded exactly as ``0 <= z ⊥ z − ŷ >= 0`` (RSL18b)."""
+
+    name = "relu"
+    piecewise_linear = True
+
+    def forward(self, x):
+        return np.maximum(x, 0.0)
+
+    def derivative(self, x):
+        return (x > 0).astype(float)
+
+    def linear_bounds(self, lo, hi):
+        unstable = (lo < 0) & (hi > 0)
+        active = lo >= 0
+        slope_u = np.where(unstable, hi / np.where(unstable, hi - lo, 1.0), active.astype(float))
+        intercept_u = np.where(unstable, -slope_u * lo, 0.0)
+        slope_l = np.where(unstable, (hi > -lo).astype(float), active.astype(float))
+        return slope_l, np.zeros_like(lo), slope_u, intercept_u
+
+    def encode(self, problem, pre, lo, hi, name):
+        z = problem.variable(name, pre.size, lower=np.maximum(lo, 0.0), upper=np.maximum(hi, 0.0))
+        problem.subject_to(complements(z, z - pre, diff_bounds=(lo, hi)), name=name)
+        return z
+
+
+def get_activation(name: str) -> Activation:
+    """An instance of the activation registered as ``name``."""
+    return ACTIVATIONS.get(name)()

@@ -1,0 +1,92 @@
+"""Feed-forward networks: affine layers with an activation between consecutive layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qcqp import InputError
+from qcqp.frontends.activations import ACTIVATIONS, Activation, get_activation
+
+
+@dataclass(frozen=True)
+class Network:
+    """``x → W₀x + b₀ → σ₀ → W₁· + b₁ → … → W_{L−1}· + b_{L−1}`` (logits, no final activation).
+
+    Weights use the PyTorch convention: ``W_k`` has shape ``(out, in)``.
+    """
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+    activations: tuple[str, ...]
+    source: str = "network"
+
+    def __post_init__(self):
+        weights = tuple(np.asarray(W, dtype=float) for W in self.weights)
+        biases = tuple(np.asarray(b, dtype=float).reshape(-1) for b in self.biases)
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "biases", biases)
+        if not weights:
+            raise InputError(f"{self.source}: the network has no layers")
+        if len(biases) != len(weights) or len(self.activations) != len(weights) - 1:
+            raise InputError(f"{self.source}: {len(weights)} weights, {len(biases)} biases and "
+                             f"{len(self.activations)} activations do not form a network")
+        for k, (W, b) in enumerate(zip(weights, biases)):
+            if W.ndim != 2 or b.shape != (W.shape[0],):
+                raise InputError(f"{self.source}: layer {k} has weight shape {W.shape} and bias shape {b.shape}")
+            if k and W.shape[1] != weights[k - 1].shape[0]:
+                raise InputError(f"{self.source}: layer {k} expects {W.shape[1]} inputs but layer {k - 1} "
+                                 f"gives {weights[k - 1].shape[0]}")
+            if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+                raise InputError(f"{self.source}: layer {k} has NaN or infinite weights")
+        for name in self.activations:
+            ACTIVATIONS.get(name)
+
+    @property
+    def input_size(self) -> int:
+        return self.weights[0].shape[1]
+
+    @property
+    def output_size(self) -> int:
+        return self.weights[-1].shape[0]
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        return [self.input_size] + [W.shape[0] for W in self.weights]
+
+    def activation(self, k: int) -> Activation:
+        return get_activation(self.activations[k])
+
+    def check_input(self, x: np.ndarray, what: str = "input") -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if x.shape[-1] != self.input_size:
+            raise InputError(f"{what} has size {x.shape[-1]} but the network expects {self.input_size}")
+        if not np.all(np.isfinite(x)):
+            raise InputError(f"{what} contains NaN or infinite values")
+        return x
+
+    def pre_activations(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every layer's pre-activation for a batch ``x`` of shape ``(B, input_size)``."""
+        out, h = [], np.asarray(x, dtype=float)
+        for k, (W, b) in enumerate(zip(self.weights, self.biases)):
+            pre = h @ W.T + b
+            out.append(pre)
+            if k < len(self.activations):
+                h = self.activation(k).forward(pre)
+        return out
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Logits for ``x`` of shape ``(input_size,)`` or ``(B, input_size)``."""
+        x = self.check_input(x)
+        return self.pre_activations(np.atleast_2d(x))[-1].reshape(x.shape[:-1] + (self.output_size,))
+
+    def gradient(self, x: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """``∂(c · logits)/∂x`` for a batch: ``x`` (B, d), ``c`` (B, classes)."""
+        pres = self.pre_activations(x)
+        g = c
+        for k in range(len(self.weights) - 1, -1, -1):
+            g = g @ self.weights[k]
+            if k:
+                g = g * self.activation(k - 1).derivative(pres[k - 1])
+        return g

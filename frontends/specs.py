@@ -1,0 +1,181 @@
+"""Input sets and properties: ℓ∞ balls, boxes and VNN-COMP VNNLIB files."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qcqp import InputError
+
+
+@dataclass(frozen=True)
+class Box:
+    """``lower <= x <= upper`` with the nominal point ``center`` inside it."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    center: np.ndarray
+
+    def contains(self, x: np.ndarray, tol: float = 0.0) -> bool:
+        return bool(np.all(x >= self.lower - tol) and np.all(x <= self.upper + tol))
+
+
+def linf_ball(x0, eps: float, domain: tuple[float, float] = (0.0, 1.0)) -> Box:
+    """``[x0 − ε, x0 + ε] ∩ domain``."""
+    x0 = np.asarray(x0, dtype=float).reshape(-1)
+    if not np.all(np.isfinite(x0)):
+        raise InputError("input point contains NaN or infinite values")
+    if not np.isfinite(eps) or eps < 0:
+        raise InputError(f"eps must be a finite number >= 0, got {eps}")
+    lo, hi = domain
+    if np.any(x0 < lo) or np.any(x0 > hi):
+        raise InputError(f"input point lies outside the data domain [{lo}, {hi}]")
+    return Box(np.maximum(x0 - eps, lo), np.minimum(x0 + eps, hi), x0)
+
+
+@dataclass(frozen=True)
+class VnnlibProperty:
+    """An input box and an *unsafe* output region: a disjunction of conjunctions of
+    atoms ``a · Y + b <= 0``. The property holds when no input reaches the region, which
+    is proven for a disjunct once ``min (a · Y + b) > 0`` for one of its atoms."""
+
+    box: Box
+    disjuncts: tuple[tuple[tuple[np.ndarray, float], ...], ...]
+    label: int | None
+    source: str
+
+
+_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+
+
+def _parse_sexprs(text: str, source: str):
+    text = re.sub(r";[^\n]*", "", text)
+    stack: list[list] = [[]]
+    for token in _TOKEN.findall(text):
+        if token == "(":
+            stack.append([])
+        elif token == ")":
+            if len(stack) == 1:
+                raise InputError(f"{source}: unbalanced ')'")
+            done = stack.pop()
+            stack[-1].append(done)
+        else:
+            stack[-1].append(token)
+    if len(stack) != 1:
+        raise InputError(f"{source}: unbalanced '(' ({len(stack) - 1} left open)")
+    return stack[0]
+
+
+def load_vnnlib(path: str | Path, n_inputs: int, n_outputs: int) -> VnnlibProperty:
+    """Parse a VNN-COMP property over ``X_0..X_{n-1}`` and ``Y_0..Y_{m-1}``."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such VNNLIB file")
+    text = path.read_text()
+    source = str(path)
+    label = re.search(r"label:\s*(\d+)", text)
+    lower, upper = np.full(n_inputs, -np.inf), np.full(n_inputs, np.inf)
+    disjuncts = []
+    for form in _parse_sexprs(text, source):
+        if not isinstance(form, list) or not form:
+            raise InputError(f"{source}: unexpected top-level token {form!r}")
+        if form[0] == "declare-const":
+            _check_declaration(form, n_inputs, n_outputs, source)
+        elif form[0] == "assert":
+            if len(form) != 2:
+                raise InputError(f"{source}: assert takes one formula")
+            _assert(form[1], lower, upper, disjuncts, n_outputs, source)
+        else:
+            raise InputError(f"{source}: unsupported command {form[0]!r}")
+    if np.any(~np.isfinite(lower)) or np.any(~np.isfinite(upper)):
+        missing = int(np.flatnonzero(~(np.isfinite(lower) & np.isfinite(upper)))[0])
+        raise InputError(f"{source}: input X_{missing} has no lower or upper bound")
+    if np.any(lower > upper):
+        raise InputError(f"{source}: empty input box at X_{int(np.flatnonzero(lower > upper)[0])}")
+    if not disjuncts:
+        raise InputError(f"{source}: no output constraint found")
+    box = Box(lower, upper, 0.5 * (lower + upper))
+    return VnnlibProperty(box, tuple(disjuncts), int(label.group(1)) if label else None, source)
+
+
+def _check_declaration(form, n_inputs, n_outputs, source):
+    if len(form) != 3 or form[2] != "Real":
+        raise InputError(f"{source}: malformed declaration {form}")
+    kind, index = _variable(form[1], source)
+    if index >= (n_inputs if kind == "X" else n_outputs):
+        raise InputError(f"{source}: {form[1]} exceeds the network's "
+                         f"{n_inputs if kind == 'X' else n_outputs} {'inputs' if kind == 'X' else 'outputs'}")
+
+
+def _variable(token, source):
+    match = re.fullmatch(r"([XY])_(\d+)", token) if isinstance(token, str) else None
+    if not match:
+        raise InputError(f"{source}: expected X_i or Y_j, got {token!r}")
+    return match.group(1), int(match.group(2))
+
+
+def _number(token, source) -> float:
+    try:
+        value = float(token)
+    except (TypeError, ValueError):
+        raise InputError(f"{source}: expected a number, got {token!r}") from None
+    if not np.isfinite(value):
+        raise InputError(f"{source}: non-finite constant {token!r}")
+    return value
+
+
+def _assert(formula, lower, upper, disjuncts, n_outputs, source):
+    if not isinstance(formula, list) or not formula:
+        raise InputError(f"{source}: malformed assertion {formula!r}")
+    head = formula[0]
+    if head == "or":
+        for part in formula[1:]:
+            disjuncts.append(_conjunction(part, n_outputs, source))
+        return
+    if head in ("<=", ">=") and any(isinstance(t, str) and t.startswith("X_") for t in formula[1:]):
+        _input_bound(formula, lower, upper, source)
+        return
+    disjuncts.append(_conjunction(formula, n_outputs, source))
+
+
+def _input_bound(formula, lower, upper, source):
+    if len(formula) != 3:
+        raise InputError(f"{source}: malformed input bound {formula}")
+    op, left, right = formula
+    if isinstance(left, str) and left.startswith("X_"):
+        _, i = _variable(left, source)
+        value, is_upper = _number(right, source), op == "<="
+    else:
+        _, i = _variable(right, source)
+        value, is_upper = _number(left, source), op == ">="
+    if i >= lower.size:
+        raise InputError(f"{source}: X_{i} exceeds the network's {lower.size} inputs")
+    if is_upper:
+        upper[i] = min(upper[i], value)
+    else:
+        lower[i] = max(lower[i], value)
+
+
+def _conjunction(formula, n_outputs, source):
+    atoms = formula[1:] if formula and formula[0] == "and" else [formula]
+    return tuple(_output_atom(atom, n_outputs, source) for atom in atoms)
+
+
+def _output_atom(atom, n_outputs, source) -> tuple[np.ndarray, float]:
+    """``(a, b)`` with the atom equivalent to ``a · Y + b <= 0``."""
+    if not isinstance(atom, list) or len(atom) != 3 or atom[0] not in ("<=", ">="):
+        raise InputError(f"{source}: unsupported output constraint {atom!r}")
+    op, left, right = atom
+    a, b = np.zeros(n_outputs), 0.0
+    for token, sign in ((left, 1.0), (right, -1.0)):
+        if isinstance(token, str) and token.startswith("Y_"):
+            _, j = _variable(token, source)
+            if j >= n_outputs:
+                raise InputError(f"{source}: Y_{j} exceeds the network's {n_outputs} outputs")
+            a[j] += sign
+        else:
+            b += sign * _number(token, source)
+    return (a, b) if op == "<=" else (-a, -b)
