@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from qcqp import InputError, Status
 from qcqp.frontends.bounds import crown_bounds, linear_objective_bound
 from qcqp.frontends.encode import encode_network
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
 from qcqp.frontends.specs import Box
+
+from qcqp import InputError, Status
 
 SOLVER_METHODS = ("lp", "sdp", "sdp-fo", "exact")
 METHODS = ("pgd",) + SOLVER_METHODS

@@ -6,11 +6,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from qcqp import BACKENDS, InputError
 from qcqp.app.certify import METHODS, Options
-from qcqp.app.dataset import (array_instances, default_model_path, digits_instances, load_array,
-                              load_network, nominal_correct, run, vnnlib_instances)
+from qcqp.app.dataset import (
+    array_instances,
+    default_model_path,
+    digits_instances,
+    load_array,
+    load_network,
+    nominal_correct,
+    run,
+    vnnlib_instances,
+)
 from qcqp.app.report import format_table, plot_figures, summarise, write_csv, write_json
+
+from qcqp import BACKENDS, InputError
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from qcqp.backends.linear import LinearModel, build_linear_model
 from scipy.optimize import linprog
 
 from qcqp import IR, Result, Status, register_backend
-from qcqp.backends.linear import LinearModel, build_linear_model
 from qcqp.safe import loosen_upper, lp_upper_bound
 
 
@@ -47,6 +47,7 @@ def solve_lp(ir: IR, time_limit: float | None = None) -> Result:
         Seconds for HiGHS; on time-out the bound from the current duals is still valid.
     """
     start = time.perf_counter()
+    ir.require_bounds("lp")
     model = build_linear_model(ir)
     built = time.perf_counter()
     status, upper, x, solver_value = solve_linear_model(model, time_limit)

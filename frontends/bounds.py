@@ -7,9 +7,9 @@ Every encoder and the MILP's big-M constants rely on them, so they must be sound
 from __future__ import annotations
 
 import numpy as np
+from qcqp.frontends.network import Network
 
 from qcqp.interval import affine_bounds, round_out
-from qcqp.frontends.network import Network
 
 
 def interval_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from qcqp import InputError
 from qcqp.frontends.activations import ACTIVATIONS
 from qcqp.frontends.network import Network
+
+from qcqp import InputError
 
 ONNX_ACTIVATIONS = {"Relu": "relu", "LeakyRelu": "leaky_relu", "Sigmoid": "sigmoid", "Tanh": "tanh",
                     "HardTanh": "hardtanh"}

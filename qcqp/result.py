@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """How a backend finished. Every status comes with a bound that is valid as computed."""
 
     OPTIMAL = "optimal"  # solver converged; bound is the corrected dual value

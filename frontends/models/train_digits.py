@@ -1,4 +1,4 @@
-"""Train the shipped default network: a ReLU MLP 64-32-16-10 on scikit-learn's digits.
+"""Train the shipped default network: a ReLU MLP 64-16-16-10 on scikit-learn's digits.
 
 Deterministic (fixed seed, full-batch Adam in numpy float64). Run from the repository
 root to regenerate ``digits_relu.npz``::
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-SIZES = (64, 32, 16, 10)
+SIZES = (64, 16, 16, 10)
 SEED = 0
 TEST_FRACTION = 0.25
 

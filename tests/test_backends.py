@@ -1,0 +1,84 @@
+"""MaxCut values and soundness of every backend on random nonconvex problems."""
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import qcqp
+
+
+def maxcut(graph, backend, **options):
+    p = qcqp.Problem()
+    x = p.variable("x", graph.number_of_nodes(), lower=-1, upper=1)
+    p.maximize(sum((1 - x[i] * x[j]) * 0.5 for i, j in graph.edges()))
+    p.subject_to(x * x == 1)
+    return p.solve(backend=backend, **options)
+
+
+@pytest.mark.parametrize("formulation", ["dual", "cvxpy"])
+def test_maxcut_five_cycle(formulation):
+    shor = 2.5 * (1 + np.cos(np.pi / 5))
+    r = maxcut(nx.cycle_graph(5), "sdp", formulation=formulation)
+    assert r.bound == pytest.approx(shor, abs=1e-4)
+    assert r.bound >= shor - 1e-9  # a valid upper bound never undercuts the SDP value
+    e = maxcut(nx.cycle_graph(5), "exact")
+    assert e.value == 4 and e.bound == pytest.approx(4, abs=1e-4)
+
+
+def test_maxcut_petersen():
+    g = nx.petersen_graph()
+    assert maxcut(g, "sdp").bound == pytest.approx(12.5, abs=1e-4)
+    assert maxcut(g, "exact").bound == pytest.approx(12, abs=1e-4)
+    assert maxcut(g, "lp").bound >= 12.5 - 1e-6
+
+
+def random_qcqp(seed, n, quadratic_constraint):
+    rng = np.random.default_rng(seed)
+    p = qcqp.Problem()
+    lower = rng.uniform(-2, 0, n)
+    x = p.variable("x", n, lower=lower, upper=lower + rng.uniform(0.2, 2.5, n))
+    Q = rng.normal(size=(n, n))
+    p.maximize(x @ Q @ x + rng.normal(size=n) @ x)
+    if quadratic_constraint:
+        p.subject_to(x[0] * x[1] - 0.5 * x[n - 1] * x[n - 1] <= 0.3)
+        p.subject_to(rng.normal(size=n) @ x <= 1.0)
+    return p, x, rng
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(2, 4), quadratic=st.booleans())
+def test_bounds_sandwich_feasible_points(seed, n, quadratic):
+    p, x, rng = random_qcqp(seed, n, quadratic)
+    exact = p.solve(backend="exact", time_limit=20)
+    sdp, lp = p.solve(backend="sdp"), p.solve(backend="lp")
+    assert exact.bound <= sdp.bound + 1e-5 * (1 + abs(sdp.bound))
+    assert exact.bound <= lp.bound + 1e-6 * (1 + abs(lp.bound))
+    ir = p.compile()
+    samples = rng.uniform(ir.lower, ir.upper, size=(400, ir.n))
+    for v in samples:
+        if ir.max_violation(v) == 0:
+            value = ir.user_value(ir.objective_value(v))
+            assert value <= min(exact.bound, sdp.bound, lp.bound) + 1e-9
+    if exact.value is not None:
+        assert exact.value <= min(sdp.bound, lp.bound) + 1e-9
+
+
+def test_sdp_formulations_agree():
+    p, _, _ = random_qcqp(7, 4, True)
+    dual, primal = p.solve(backend="sdp"), p.solve(backend="sdp", formulation="cvxpy")
+    assert dual.bound == pytest.approx(primal.bound, rel=1e-4)
+
+
+def test_complementarity_problem_uses_milp():
+    p = qcqp.Problem()
+    x = p.variable("x", 1, lower=-1, upper=1)
+    z = p.variable("z", 1, lower=0, upper=1)
+    p.subject_to(qcqp.complements(z, z - x))
+    p.maximize(z - 0.5 * x)  # max of relu(x) - x/2 over [-1, 1] is 0.5 (at both ends)
+    exact = p.solve(backend="exact")
+    assert exact.stats["method"] == "milp"
+    assert exact.bound == pytest.approx(0.5, abs=1e-5)
+    assert p.solve(backend="lp").bound >= 0.5 - 1e-9
+    assert p.solve(backend="sdp").bound >= 0.5 - 1e-9

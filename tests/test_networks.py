@@ -1,0 +1,159 @@
+"""Network front end: loaders, bounds, encodings and the ordering of certifiers."""
+
+import numpy as np
+import pytest
+from conftest import random_net
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from qcqp.app.certify import Options, analyse, attack, margin_instance
+from qcqp.frontends.bounds import crown_bounds, interval_bounds, linear_objective_bound
+from qcqp.frontends.encode import encode_network
+from qcqp.frontends.loaders import load_npz, load_onnx, save_npz
+from qcqp.frontends.network import Network
+from qcqp.frontends.pgd import pgd_minimize
+from qcqp.frontends.specs import linf_ball
+
+from qcqp import InputError
+
+
+def margin_bounds(net, box, label, target):
+    c = np.eye(net.output_size)[label] - np.eye(net.output_size)[target]
+    enc = encode_network(net, box)
+    out = {}
+    for backend in ("lp", "sdp", "exact"):
+        out[backend] = enc.linear_objective(c).solve(backend=backend)
+    pgd, _ = pgd_minimize(net, box, c[None, :], steps=60, restarts=6)
+    return out, float(pgd[0])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), width=st.integers(2, 6), eps=st.floats(0.05, 0.5))
+def test_lp_le_sdp_le_exact_le_pgd(seed, width, eps):
+    net = random_net([3, width, width, 3], seed)
+    rng = np.random.default_rng(seed)
+    box = linf_ball(rng.random(3), eps)
+    res, pgd = margin_bounds(net, box, 0, 1)
+    lp, sdp, exact = res["lp"].bound, res["sdp"].bound, res["exact"].bound
+    tol = 1e-5 * (1 + abs(exact))
+    assert lp <= sdp + tol
+    assert sdp <= exact + tol
+    assert exact <= pgd + tol
+    samples = rng.uniform(box.lower, box.upper, (500, 3))
+    c = np.array([1.0, -1.0, 0.0])
+    assert np.min(net.forward(samples) @ c) >= exact - tol
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10**6), eps=st.floats(0.0, 1.0))
+def test_bound_propagation_encloses_samples(seed, eps):
+    net = random_net([4, 8, 6, 3], seed, scale=2.0)
+    rng = np.random.default_rng(seed)
+    box = linf_ball(rng.random(4), eps)
+    x = rng.uniform(box.lower, box.upper, (300, 4))
+    pres = net.pre_activations(x)
+    for bounds in (interval_bounds, crown_bounds):
+        for (lo, hi), pre in zip(bounds(net, box.lower, box.upper), pres):
+            assert np.all(pre >= lo) and np.all(pre <= hi)
+    crown, ibp = crown_bounds(net, box.lower, box.upper), interval_bounds(net, box.lower, box.upper)
+    assert all(np.all(c[1] - c[0] <= i[1] - i[0] + 1e-12) for c, i in zip(crown, ibp))
+    c = rng.normal(size=3)
+    assert np.min(net.forward(x) @ c) >= linear_objective_bound(net, c, crown, box.lower, box.upper)
+
+
+def test_no_instance_certified_that_pgd_or_milp_falsifies():
+    for seed in range(6):
+        net = random_net([4, 6, 5, 3], seed, scale=2.0)
+        rng = np.random.default_rng(seed)
+        x0 = rng.random(4)
+        label = int(net.forward(x0).argmax())
+        inst = margin_instance(0, linf_ball(x0, 0.15), label, 3)
+        rows = analyse(net, inst, ["pgd", "lp", "sdp", "exact"], Options(pgd_steps=40, pgd_restarts=4))
+        statuses = {m: r["status"] for m, r in rows.items()}
+        if "falsified" in statuses.values() or rows["exact"]["margin_bound"] <= 0:
+            assert "certified" not in statuses.values()
+        rank = {"unknown": 0, "certified": 1, "falsified": 1}
+        assert rank[statuses["lp"]] <= rank[statuses["sdp"]] or statuses["sdp"] == "falsified"
+        for r in rows.values():
+            if r["status"] == "falsified":
+                x = np.array(r["counterexample"])
+                assert inst.box.contains(x)
+                logits = net.forward(x)
+                assert logits[label] <= np.max(np.delete(logits, label))
+
+
+def test_attack_finds_misclassified_center():
+    net = random_net([3, 4, 3], 0)
+    x0 = np.full(3, 0.5)
+    wrong = (int(net.forward(x0).argmax()) + 1) % 3
+    value, cex = attack(net, margin_instance(0, linf_ball(x0, 0.0), wrong, 3), Options())
+    assert cex is not None and value <= 0
+
+
+def test_npz_round_trip(tmp_path):
+    net = random_net([5, 4, 3], 3)
+    save_npz(net, tmp_path / "net.npz")
+    again = load_npz(tmp_path / "net.npz")
+    x = np.random.default_rng(0).random((4, 5))
+    assert np.allclose(net.forward(x), again.forward(x))
+
+
+def _tiny_onnx(path, op="Relu"):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    W1, b1, W2 = rng.normal(size=(4, 3)), rng.normal(size=4), rng.normal(size=(4, 2))
+    inits = [numpy_helper.from_array(a.astype(np.float32), name) for a, name in
+             [(W1, "W1"), (b1, "b1"), (W2, "W2"), (np.full(3, 0.5), "m"), (np.array([2.0]), "s")]]
+    nodes = [helper.make_node("Sub", ["x", "m"], ["x0"]),
+             helper.make_node("Flatten", ["x0"], ["x1"]),
+             helper.make_node("Gemm", ["x1", "W1", "b1"], ["h"], transB=1),
+             helper.make_node(op, ["h"], ["r"]),
+             helper.make_node("MatMul", ["r", "W2"], ["y0"]),
+             helper.make_node("Div", ["y0", "s"], ["y"])]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+def test_onnx_matches_onnxruntime(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    _tiny_onnx(tmp_path / "tiny.onnx")
+    net = load_onnx(tmp_path / "tiny.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "tiny.onnx"))
+    x = np.random.default_rng(1).random((5, 3)).astype(np.float32)
+    ref = np.concatenate([sess.run(None, {"x": xi[None]})[0] for xi in x])
+    assert np.abs(net.forward(x.astype(float)) - ref).max() < 1e-5
+
+
+def test_onnx_unsupported_op_names_op_and_node(tmp_path):
+    _tiny_onnx(tmp_path / "bad.onnx", op="Softplus")
+    with pytest.raises(InputError, match="unsupported ONNX op 'Softplus'"):
+        load_onnx(tmp_path / "bad.onnx")
+
+
+def test_mnistfc_onnx_matches_onnxruntime(mnistfc):
+    ort = pytest.importorskip("onnxruntime")
+    path = mnistfc / "mnist-net_256x2.onnx"
+    net = load_onnx(path)
+    sess = ort.InferenceSession(str(path))
+    x = np.random.default_rng(2).random((4, 784)).astype(np.float32)
+    ref = np.concatenate([sess.run(None, {"0": xi.reshape(1, 784, 1)})[0] for xi in x])
+    assert np.abs(net.forward(x.astype(float)) - ref).max() < 1e-5
+
+
+@pytest.mark.parametrize("weights, message", [
+    (([[np.nan, 1.0]], [0.0]), "NaN"),
+    (([[1.0, 1.0]], [0.0, 1.0]), "bias shape"),
+])
+def test_bad_network_weights(weights, message):
+    W, b = weights
+    with pytest.raises(InputError, match=message):
+        Network((np.array(W),), (np.array(b),), ())
+
+
+def test_bad_eps_and_labels():
+    with pytest.raises(InputError, match="eps"):
+        linf_ball(np.zeros(3), -0.1)
+    with pytest.raises(InputError, match="out of range"):
+        margin_instance(0, linf_ball(np.zeros(3), 0.1), 7, 3)
