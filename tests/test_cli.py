@@ -1,0 +1,80 @@
+"""The ``qcqp`` command line: contract round trip and one-line errors with exit code 2."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import random_net
+from qcqp.app.cli import main
+from qcqp.frontends.loaders import save_npz
+
+
+@pytest.fixture
+def model(tmp_path):
+    net = random_net([4, 6, 3], 5)
+    save_npz(net, tmp_path / "net.npz")
+    x = np.random.default_rng(0).random((3, 4))
+    np.save(tmp_path / "X.npy", x)
+    np.save(tmp_path / "y.npy", net.forward(x).argmax(axis=1))
+    return tmp_path
+
+
+@pytest.mark.parametrize("method", ["pgd", "lp", "sdp", "exact"])
+def test_certify_round_trip(model, method):
+    out = model / "results.json"
+    code = main(["certify", str(model / "net.npz"), "--inputs", str(model / "X.npy"), "--labels",
+                 str(model / "y.npy"), "--eps", "0.05", "--method", method, "--out", str(out), "--quiet"])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["method"] == method and len(data["instances"]) == 3
+    for row in data["instances"]:
+        assert set(row) >= {"index", "label", "status", "margin_bound", "time_s"}
+        assert (row["margin_bound"] > 0) == (row["status"] == "certified")
+        if row["status"] == "falsified":
+            assert "counterexample" in row
+
+
+def _bad_vnnlib(path):
+    path.write_text("(declare-const X_0 Real)\n(assert (<= X_0 0.5)\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("args, message", [
+    (lambda d: ["--eps", "-0.1"], "eps"),
+    (lambda d: ["--eps", "0.1", "--method", "magic"], "unknown method"),
+    (lambda d: ["--eps", "0.1", "--labels", str(d / "bad_labels.npy")], "out of range"),
+    (lambda d: ["--eps", "0.1", "--inputs", str(d / "wide.npy")], "expects 4"),
+])
+def test_bad_cli_input_exits_2_without_results(model, capsys, args, message):
+    np.save(model / "bad_labels.npy", np.array([0, 1, 9]))
+    np.save(model / "wide.npy", np.zeros((3, 5)))
+    base = ["certify", str(model / "net.npz"), "--inputs", str(model / "X.npy"), "--labels",
+            str(model / "y.npy"), "--method", "lp", "--out", str(model / "r.json"), "--quiet"]
+    extra = args(model)
+    for flag in ("--inputs", "--labels"):
+        if flag in extra:
+            i = base.index(flag)
+            del base[i:i + 2]
+    assert main(base + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (model / "r.json").exists()
+
+
+def test_malformed_vnnlib_and_nan_weights(model, capsys, tmp_path):
+    spec = _bad_vnnlib(tmp_path / "bad.vnnlib")
+    assert main(["certify", str(model / "net.npz"), "--spec", spec, "--method", "lp", "--quiet"]) == 2
+    assert "unbalanced" in capsys.readouterr().err
+    np.savez(tmp_path / "nan.npz", W0=np.array([[np.nan]]), b0=np.zeros(1))
+    assert main(["certify", str(tmp_path / "nan.npz"), "--inputs", str(model / "X.npy"), "--labels",
+                 str(model / "y.npy"), "--eps", "0.1", "--method", "lp", "--quiet"]) == 2
+    assert "NaN" in capsys.readouterr().err
+
+
+def test_mnistfc_vnnlib_with_lp(mnistfc, tmp_path):
+    out = tmp_path / "r.json"
+    code = main(["certify", str(mnistfc / "mnist-net_256x2.onnx"), "--spec", str(mnistfc / "prop_0_0.03.vnnlib"),
+                 "--method", "lp", "--out", str(out), "--quiet", "--pgd-steps", "20", "--pgd-restarts", "2"])
+    assert code == 0
+    row = json.loads(out.read_text())["instances"][0]
+    assert row["label"] == 8 and row["status"] in ("certified", "unknown", "falsified")
