@@ -11,7 +11,6 @@ import platform
 import time
 
 import numpy as np
-
 from qcqp.app.dataset import digits_instances
 from qcqp.frontends.encode import encode_network
 from qcqp.frontends.models.train_digits import digits_split

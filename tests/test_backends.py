@@ -34,6 +34,11 @@ def test_maxcut_petersen():
     assert maxcut(g, "lp").bound >= 12.5 - 1e-6
 
 
+def at_most(a, b, rel):
+    """``a <= b`` up to a relative tolerance (infinite values compare exactly)."""
+    return a <= b or (np.isfinite(b) and a <= b + rel * (1 + abs(b)))
+
+
 def random_qcqp(seed, n, quadratic_constraint):
     rng = np.random.default_rng(seed)
     p = qcqp.Problem()
@@ -53,8 +58,8 @@ def test_bounds_sandwich_feasible_points(seed, n, quadratic):
     p, x, rng = random_qcqp(seed, n, quadratic)
     exact = p.solve(backend="exact", time_limit=20)
     sdp, lp = p.solve(backend="sdp"), p.solve(backend="lp")
-    assert exact.bound <= sdp.bound + 1e-5 * (1 + abs(sdp.bound))
-    assert exact.bound <= lp.bound + 1e-6 * (1 + abs(lp.bound))
+    assert at_most(exact.bound, sdp.bound, 1e-5)
+    assert at_most(exact.bound, lp.bound, 1e-6)
     ir = p.compile()
     samples = rng.uniform(ir.lower, ir.upper, size=(400, ir.n))
     for v in samples:
@@ -82,3 +87,32 @@ def test_complementarity_problem_uses_milp():
     assert exact.bound == pytest.approx(0.5, abs=1e-5)
     assert p.solve(backend="lp").bound >= 0.5 - 1e-9
     assert p.solve(backend="sdp").bound >= 0.5 - 1e-9
+
+
+def test_sdp_fo_maxcut_close_to_shor():
+    r = maxcut(nx.cycle_graph(5), "sdp-fo")
+    shor = 2.5 * (1 + np.cos(np.pi / 5))
+    assert shor - 1e-9 <= r.bound <= shor * 1.01
+    assert r.status == qcqp.Status.BOUND
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(2, 4), quadratic=st.booleans())
+def test_sdp_fo_never_below_sdp(seed, n, quadratic):
+    p, _, _ = random_qcqp(seed, n, quadratic)
+    fo = p.solve(backend="sdp-fo", iterations=300)
+    exact = p.solve(backend="exact", time_limit=20)
+    assert fo.bound >= exact.bound - 1e-9
+    if np.isfinite(exact.bound):  # feasible: the SDP's optimum is a valid comparison
+        sdp = p.solve(backend="sdp")
+        assert fo.bound >= sdp.solver_value - 1e-6 * (1 + abs(sdp.solver_value))
+
+
+def test_sdp_fo_certificate_is_reverifiable():
+    from qcqp.backends.lagrangian import build_lagrangian
+    from qcqp.backends.sdp_fo import certify_multipliers
+
+    p, _, _ = random_qcqp(3, 3, True)
+    r = p.solve(backend="sdp-fo", iterations=200)
+    qmap, _, _ = build_lagrangian(p.compile())
+    assert certify_multipliers(qmap, r.certificate) == pytest.approx(r.bound, rel=1e-12)

@@ -22,6 +22,7 @@ def margin_bounds(net, box, label, target):
     out = {}
     for backend in ("lp", "sdp", "exact"):
         out[backend] = enc.linear_objective(c).solve(backend=backend)
+    out["sdp-fo"] = enc.linear_objective(c).solve(backend="sdp-fo", iterations=200)
     pgd, _ = pgd_minimize(net, box, c[None, :], steps=60, restarts=6)
     return out, float(pgd[0])
 
@@ -36,6 +37,7 @@ def test_lp_le_sdp_le_exact_le_pgd(seed, width, eps):
     lp, sdp, exact = res["lp"].bound, res["sdp"].bound, res["exact"].bound
     tol = 1e-5 * (1 + abs(exact))
     assert lp <= sdp + tol
+    assert res["sdp-fo"].bound <= res["sdp"].solver_value + tol
     assert sdp <= exact + tol
     assert exact <= pgd + tol
     samples = rng.uniform(box.lower, box.upper, (500, 3))

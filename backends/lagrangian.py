@@ -1,0 +1,135 @@
+"""The Lagrangian of an IR in box-normalised coordinates, as matrix-free quadratic maps.
+
+Every bounded variable is written ``v = m + r ⊙ s`` with ``s ∈ [−1, 1]``. The objective
+(row 0) and every constraint row become ``ρ(s) = A s + a + Σ_t S_t (L_t s + l_t) ⊙ (R_t s + r_t)``;
+for weights ``w`` the Lagrangian ``wᵀρ(s) = c + gᵀs + ½ sᵀHs`` is only ever touched
+through ``H u = Σ_t L_tᵀ(ω_t ⊙ R_t u) + R_tᵀ(ω_t ⊙ L_t u)`` with ``ω_t = S_tᵀw``: for a
+network these are forward and backward passes through the weights, so memory stays
+linear in the network's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from qcqp import IR
+from qcqp.expr import Affine, Quadratic
+
+
+@dataclass(frozen=True)
+class Term:
+    S: sp.csr_array
+    L: sp.csr_array
+    l: np.ndarray
+    R: sp.csr_array
+    r: np.ndarray
+
+
+@dataclass(frozen=True)
+class QuadMap:
+    """Rows ``ρ(s)`` of the objective and constraints in normalised coordinates."""
+
+    A: sp.csr_array
+    a: np.ndarray
+    terms: tuple[Term, ...]
+
+    @property
+    def rows(self) -> int:
+        return self.a.size
+
+    @property
+    def n(self) -> int:
+        return self.A.shape[1]
+
+    def at_center(self) -> np.ndarray:
+        """``ρ(0)`` and a bound on the magnitude of its summands."""
+        value, magnitude = self.a.copy(), np.abs(self.a)
+        for t in self.terms:
+            value = value + t.S @ (t.l * t.r)
+            magnitude = magnitude + abs(t.S) @ np.abs(t.l * t.r)
+        return value, magnitude
+
+    def homogeneous(self, u0: float, us: np.ndarray) -> np.ndarray:
+        """Every row at the homogeneous point ``(u0, us)``: ``ρ^h = u0 (A us + a u0) + Σ (…)(…)``."""
+        value = u0 * (self.A @ us + self.a * u0)
+        for t in self.terms:
+            value = value + t.S @ ((t.L @ us + t.l * u0) * (t.R @ us + t.r * u0))
+        return value
+
+    def gradient_hvp(self, w: np.ndarray):
+        """``(g, H·)`` of ``wᵀρ`` at ``s = 0``."""
+        g = self.A.T @ w
+        omegas = [t.S.T @ w for t in self.terms]
+        for t, om in zip(self.terms, omegas):
+            g = g + t.L.T @ (om * t.r) + t.R.T @ (om * t.l)
+
+        def hvp(u: np.ndarray) -> np.ndarray:
+            out = np.zeros(self.n)
+            for t, om in zip(self.terms, omegas):
+                out += t.L.T @ (om * (t.R @ u)) + t.R.T @ (om * (t.L @ u))
+            return out
+
+        return g, hvp
+
+    def dense_hessian(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``H`` of ``wᵀρ`` and the same sum taken in absolute values (rounding analysis)."""
+        H, H_abs = np.zeros((self.n, self.n)), np.zeros((self.n, self.n))
+        for t in self.terms:
+            om = t.S.T @ w
+            half = (t.L.T @ sp.diags_array(om) @ t.R)
+            half_abs = (abs(t.L).T @ sp.diags_array(np.abs(om)) @ abs(t.R))
+            H += (half + half.T).toarray()
+            H_abs += (half_abs + half_abs.T).toarray()
+        return H, H_abs
+
+
+def _normalise(expr: Affine | Quadratic, m: np.ndarray, r: np.ndarray, n: int):
+    quad = expr if isinstance(expr, Quadratic) else Quadratic(expr)
+    D = sp.diags_array(r)
+    aff = quad.affine.padded(n)
+    terms = []
+    for t in quad.products:
+        L, R = t.left.padded(n), t.right.padded(n)
+        terms.append(Term(sp.csr_array(t.S), sp.csr_array(L.A @ D), L.A @ m + L.a,
+                          sp.csr_array(R.A @ D), R.A @ m + R.a))
+    return sp.csr_array(aff.A @ D), aff.A @ m + aff.a, terms
+
+
+def _merge(terms: list[Term]) -> tuple[Term, ...]:
+    """One term holding every product row: fewer, larger sparse products per matvec."""
+    if len(terms) <= 1:
+        return tuple(terms)
+    return (Term(sp.csr_array(sp.hstack([t.S for t in terms], format="csr")),
+                 sp.csr_array(sp.vstack([t.L for t in terms], format="csr")), np.concatenate([t.l for t in terms]),
+                 sp.csr_array(sp.vstack([t.R for t in terms], format="csr")), np.concatenate([t.r for t in terms])),)
+
+
+def build_lagrangian(ir: IR) -> tuple[QuadMap, int, int]:
+    """The objective (row 0), the ``<=`` rows, then the ``==`` rows; returns ``(map, m_le, m_eq)``.
+
+    Complementarities contribute their hull (``<=``) and ``f ⊙ g = 0``.
+    """
+    ir.require_bounds("sdp-fo")
+    m, r = 0.5 * (ir.lower + ir.upper), 0.5 * (ir.upper - ir.lower)
+    le = [con.expr for con in ir.constraints if con.sense == "<="]
+    eq = [con.expr for con in ir.constraints if con.sense == "=="]
+    for comp in ir.complementarities:
+        le.append(comp.envelope())
+        eq.append(comp.product())
+    blocks = [ir.objective] + le + eq
+    rows = [b.size for b in blocks]
+    offsets = np.concatenate([[0], np.cumsum(rows)])
+    total = int(offsets[-1])
+    As, as_, terms = [], [], []
+    for k, block in enumerate(blocks):
+        A, a, block_terms = _normalise(block, m, r, ir.n)
+        As.append(A)
+        as_.append(a)
+        place = sp.csr_array((np.ones(rows[k]), (offsets[k] + np.arange(rows[k]), np.arange(rows[k]))),
+                             shape=(total, rows[k]))
+        terms += [Term(sp.csr_array(place @ t.S), t.L, t.l, t.R, t.r) for t in block_terms]
+    qmap = QuadMap(sp.csr_array(sp.vstack(As, format="csr")), np.concatenate(as_), _merge(terms))
+    return qmap, sum(b.size for b in le), sum(b.size for b in eq)
