@@ -21,7 +21,7 @@ from qcqp.backends.linear import build_linear_model
 from qcqp.backends.lp import solve_linear_model
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from qcqp import IR, Result, Status, register_backend
+from qcqp import IR, InputError, Result, Status, register_backend
 from qcqp.safe import loosen_upper
 
 FEASIBILITY = 1e-7
@@ -42,6 +42,10 @@ def solve_exact(ir: IR, time_limit: float = 120.0, gap: float = 1e-7, node_limit
         Branch-and-bound nodes (spatial search only).
     """
     start = time.perf_counter()
+    for con in ir.constraints:
+        if con.approximation:
+            raise InputError(f"exact cannot solve constraint {con.name!r}: it is {con.approximation}; "
+                             "use lp, sdp or sdp-fo for a bound")
     linear = not ir.objective.products and all(con.is_linear for con in ir.constraints)
     result = _milp(ir, time_limit, gap) if linear else _branch_and_bound(ir, time_limit, gap, node_limit)
     result.stats["solve_time"] = time.perf_counter() - start

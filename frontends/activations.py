@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from qcqp import Problem, Registry, Variable, complements
+from qcqp import InputError, Problem, Registry, complements
 from qcqp.expr import Affine
 
 ACTIVATIONS = Registry("activation", "qcqp.activations")
@@ -49,8 +49,13 @@ class Activation:
         """``(a_l, b_l, a_u, b_u)`` with ``a_l x + b_l <= σ(x) <= a_u x + b_u`` on ``[lo, hi]``."""
         raise NotImplementedError
 
-    def encode(self, problem: Problem, pre: Affine, lo: np.ndarray, hi: np.ndarray, name: str) -> Variable:
-        """Add a variable ``z = σ(pre)`` and its constraints to ``problem``; return ``z``."""
+    def encode(self, problem: Problem, pre: Affine, lo: np.ndarray, hi: np.ndarray, name: str) -> Affine:
+        """Add variables and constraints tying ``z = σ(pre)`` to ``problem``; return ``z``.
+
+        ``lo, hi`` bound ``pre`` soundly. Constraints that over-approximate the graph of
+        ``σ`` (rather than describe it exactly) must be marked with
+        :meth:`~qcqp.constraints.Constraint.approximating`, so that ``exact`` refuses them.
+        """
         raise NotImplementedError
 
 
@@ -81,6 +86,18 @@ class ReLU(Activation):
         return z
 
 
+def widen_linear_bounds(a_l, b_l, a_u, b_u, lo, hi):
+    """Move computed linear bounds outward by their rounding error over ``[lo, hi]``."""
+    width = np.maximum(np.abs(lo), np.abs(hi))
+    slack = 1e-12 * (1.0 + np.abs(b_l) + np.abs(b_u) + (np.abs(a_l) + np.abs(a_u)) * width)
+    return a_l, b_l - slack, a_u, b_u + slack
+
+
 def get_activation(name: str) -> Activation:
-    """An instance of the activation registered as ``name``."""
-    return ACTIVATIONS.get(name)()
+    """An instance of the activation ``name``; parameters follow a colon (``"leaky_relu:0.2"``)."""
+    base, _, params = name.partition(":")
+    cls = ACTIVATIONS.get(base)
+    try:
+        return cls(*[float(p) for p in params.split(",")]) if params else cls()
+    except (TypeError, ValueError) as error:
+        raise InputError(f"activation {name!r}: bad parameters ({error})") from None

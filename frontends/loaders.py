@@ -10,10 +10,8 @@ from qcqp.frontends.network import Network
 
 from qcqp import InputError
 
-ONNX_ACTIVATIONS = {"Relu": "relu", "LeakyRelu": "leaky_relu", "Sigmoid": "sigmoid", "Tanh": "tanh",
-                    "HardTanh": "hardtanh"}
-TORCH_ACTIVATIONS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "Sigmoid": "sigmoid", "Tanh": "tanh",
-                     "Hardtanh": "hardtanh"}
+ONNX_ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
+TORCH_ACTIVATIONS = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Hardtanh": "hardtanh"}
 
 
 def load_network(path: str | Path) -> Network:
@@ -115,7 +113,14 @@ def _apply_onnx_node(chain: _AffineChain, node, others: list, where: str) -> Non
     size = chain.W.shape[0]
     if op in ("Flatten", "Reshape", "Identity", "Dropout"):
         return
-    if op in ONNX_ACTIVATIONS and ONNX_ACTIVATIONS[op] in ACTIVATIONS.names():
+    if op == "LeakyRelu":
+        chain.activation(f"leaky_relu:{attrs['alpha'].f if 'alpha' in attrs else 0.01!r}")
+    elif op == "Clip":
+        bounds = [attrs[k].f for k in ("min", "max") if k in attrs] or [float(np.ravel(o)[0]) for o in others]
+        if bounds != [-1.0, 1.0]:
+            raise InputError(f"{where}: only Clip(-1, 1) (hard-tanh) is supported, got {bounds}")
+        chain.activation("hardtanh")
+    elif op in ONNX_ACTIVATIONS and ONNX_ACTIVATIONS[op] in ACTIVATIONS.names():
         chain.activation(ONNX_ACTIVATIONS[op])
     elif op == "Gemm":
         B, C = others[0], (others[1] if len(others) > 1 else 0.0)
@@ -162,6 +167,10 @@ def from_torch(module) -> Network:
             chain.apply(W, b)
         elif isinstance(layer, (nn.Flatten, nn.Identity, nn.Dropout)):
             continue
+        elif kind == "LeakyReLU":
+            chain.activation(f"leaky_relu:{layer.negative_slope!r}")
+        elif kind == "Hardtanh" and (layer.min_val, layer.max_val) != (-1.0, 1.0):
+            raise InputError(f"torch model: layer {k} Hardtanh range must be (-1, 1)")
         elif kind in TORCH_ACTIVATIONS:
             chain.activation(TORCH_ACTIVATIONS[kind])
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from qcqp.frontends.activations import ACTIVATIONS, Activation, get_activation
+from qcqp.frontends.activations import Activation, get_activation
 
 from qcqp import InputError
 
@@ -41,7 +41,7 @@ class Network:
             if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
                 raise InputError(f"{self.source}: layer {k} has NaN or infinite weights")
         for name in self.activations:
-            ACTIVATIONS.get(name)
+            get_activation(name)
 
     @property
     def input_size(self) -> int:

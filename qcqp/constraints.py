@@ -17,6 +17,7 @@ class Constraint:
     expr: Affine | Quadratic
     sense: str
     name: str = ""
+    approximation: str = ""  # non-empty: a sound over-approximation (why), which `exact` refuses
 
     def __post_init__(self):
         object.__setattr__(self, "expr", as_expression(self.expr))
@@ -33,6 +34,10 @@ class Constraint:
 
     def named(self, name: str) -> Constraint:
         return replace(self, name=name)
+
+    def approximating(self, reason: str) -> Constraint:
+        """Mark as an over-approximation of the true set (e.g. a sector bound on a sigmoid)."""
+        return replace(self, approximation=reason)
 
     def violation(self, v: np.ndarray) -> np.ndarray:
         """Amount by which each row is violated at ``v`` (0 where satisfied)."""

@@ -149,7 +149,7 @@ class Problem:
             if isinstance(con, Complementarity):
                 comps.append(_pad_complementarity(con, n, lower, upper))
             else:
-                plain.append(Constraint(con.expr.padded(n), con.sense, con.name))
+                plain.append(Constraint(con.expr.padded(n), con.sense, con.name, con.approximation))
         return IR(
             variables=tuple(self.variables), lower=lower, upper=upper,
             objective=(objective * float(self._sign)).padded(n), sign=self._sign,

@@ -1,0 +1,69 @@
+"""Piecewise-linear activations beyond ReLU, encoded exactly by complementarities."""
+
+from __future__ import annotations
+
+import numpy as np
+from qcqp.frontends.activations import Activation, register_activation, widen_linear_bounds
+
+from qcqp import InputError, complements
+
+
+@register_activation("leaky_relu")
+class LeakyReLU(Activation):
+    """``max(x, α x)`` for ``0 <= α < 1``: ``0 <= z − ŷ ⊥ z − α ŷ >= 0``."""
+
+    name = "leaky_relu"
+    piecewise_linear = True
+
+    def __init__(self, alpha: float = 0.01):
+        if not 0 <= alpha < 1:
+            raise InputError(f"leaky_relu slope must be in [0, 1), got {alpha}")
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        return np.maximum(x, self.alpha * x)
+
+    def derivative(self, x):
+        return np.where(x > 0, 1.0, self.alpha)
+
+    def linear_bounds(self, lo, hi):
+        a = self.alpha
+        unstable = (lo < 0) & (hi > 0)
+        span = np.where(unstable, hi - lo, 1.0)
+        slope_u = np.where(unstable, (hi - a * lo) / span, np.where(lo >= 0, 1.0, a))
+        intercept_u = np.where(unstable, a * lo - slope_u * lo, 0.0)
+        slope_l = np.where(unstable, np.where(hi > -lo, 1.0, a), np.where(lo >= 0, 1.0, a))
+        return widen_linear_bounds(slope_l, np.zeros_like(lo), slope_u, intercept_u, lo, hi)
+
+    def encode(self, problem, pre, lo, hi, name):
+        z = problem.variable(name, pre.size, lower=self.forward(lo), upper=self.forward(hi))
+        diff = ((self.alpha - 1) * hi, (self.alpha - 1) * lo)  # (z − ŷ) − (z − α ŷ) = (α − 1) ŷ
+        problem.subject_to(complements(z - pre, z - self.alpha * pre, diff_bounds=diff), name=name)
+        return z
+
+
+@register_activation("hardtanh")
+class HardTanh(Activation):
+    """``clip(x, −1, 1) = x − relu(x − 1) + relu(−x − 1)``: two ReLU complementarities."""
+
+    name = "hardtanh"
+    piecewise_linear = True
+
+    def forward(self, x):
+        return np.clip(x, -1.0, 1.0)
+
+    def derivative(self, x):
+        return ((x > -1) & (x < 1)).astype(float)
+
+    def linear_bounds(self, lo, hi):
+        inside = (lo >= -1) & (hi <= 1)
+        slope = inside.astype(float)
+        return widen_linear_bounds(slope, np.where(inside, 0.0, self.forward(lo)),
+                                   slope, np.where(inside, 0.0, self.forward(hi)), lo, hi)
+
+    def encode(self, problem, pre, lo, hi, name):
+        p = problem.variable(f"{name}_over", pre.size, lower=0.0, upper=np.maximum(hi - 1, 0.0))
+        q = problem.variable(f"{name}_under", pre.size, lower=0.0, upper=np.maximum(-lo - 1, 0.0))
+        problem.subject_to(complements(p, p - (pre - 1.0), diff_bounds=(lo - 1, hi - 1)), name=f"{name}_over")
+        problem.subject_to(complements(q, q - (-1.0 - pre), diff_bounds=(-hi - 1, -lo - 1)), name=f"{name}_under")
+        return pre - p + q
