@@ -114,7 +114,8 @@ def _branch_and_bound(ir: IR, time_limit: float, gap: float, node_limit: int) ->
     def evaluate(lower, upper, fixings):
         nonlocal best_value, best_point
         model = build_linear_model(ir, lower, upper, fixings)
-        status, bound, x, _ = solve_linear_model(model)
+        sol = solve_linear_model(model)
+        status, bound, x = sol.status, sol.bound, sol.x
         if status == Status.INFEASIBLE:
             return
         if x is not None:

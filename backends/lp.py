@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from qcqp.backends.linear import LinearModel, build_linear_model
@@ -12,8 +13,20 @@ from qcqp import IR, Result, Status, register_backend
 from qcqp.safe import loosen_upper, lp_upper_bound
 
 
-def solve_linear_model(model: LinearModel, time_limit: float | None = None):
-    """Solve ``model`` with HiGHS; return ``(status, safe upper bound, x or None, solver value)``."""
+@dataclass
+class LPSolution:
+    """HiGHS's answer with the rigorous bound rebuilt from its multipliers."""
+
+    status: Status
+    bound: float
+    x: np.ndarray | None = None
+    value: float | None = None
+    y_ub: np.ndarray | None = None
+    y_eq: np.ndarray | None = None
+
+
+def solve_linear_model(model: LinearModel, time_limit: float | None = None) -> LPSolution:
+    """Solve ``model`` with HiGHS (maximisation); the bound holds whatever HiGHS returns."""
     options = {"presolve": True}
     if time_limit is not None:
         options["time_limit"] = float(time_limit)
@@ -23,16 +36,16 @@ def solve_linear_model(model: LinearModel, time_limit: float | None = None):
                   b_eq=model.b_eq if model.A_eq.shape[0] else None,
                   bounds=np.column_stack([model.lower, model.upper]), method="highs", options=options)
     if res.status == 2:
-        return Status.INFEASIBLE, -np.inf, None, None
+        return LPSolution(Status.INFEASIBLE, -np.inf)
     if res.x is None or not hasattr(res, "ineqlin"):
-        return Status.ERROR, np.inf, None, None
+        return LPSolution(Status.ERROR, np.inf)
     y_ub = -res.ineqlin.marginals if model.A_ub.shape[0] else np.zeros(0)
     y_eq = -res.eqlin.marginals if model.A_eq.shape[0] else np.zeros(0)
     bound = lp_upper_bound(model.c, model.A_ub, model.b_ub, model.A_eq, model.b_eq,
                            model.lower, model.upper, y_ub, y_eq)
     bound = loosen_upper(bound + model.c0)
     status = Status.OPTIMAL if res.status == 0 else Status.BOUND
-    return status, bound, res.x, -res.fun + model.c0
+    return LPSolution(status, bound, res.x, -res.fun + model.c0, y_ub, y_eq)
 
 
 @register_backend("lp")
@@ -50,8 +63,8 @@ def solve_lp(ir: IR, time_limit: float | None = None) -> Result:
     ir.require_bounds("lp")
     model = build_linear_model(ir)
     built = time.perf_counter()
-    status, upper, x, solver_value = solve_linear_model(model, time_limit)
-    result = _result(ir, "lp", status, upper, x, solver_value)
+    sol = solve_linear_model(model, time_limit)
+    result = _result(ir, "lp", sol.status, sol.bound, sol.x, sol.value)
     result.stats.update(relax_time=built - start, solve_time=time.perf_counter() - built,
                         columns=model.c.size, rows=model.A_ub.shape[0] + model.A_eq.shape[0])
     return result
