@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     cert.add_argument("--pgd-steps", type=int, default=100)
     cert.add_argument("--pgd-restarts", type=int, default=10)
     cert.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
+    cert.add_argument("--jobs", type=int, default=1, help="parallel workers (dask LocalCluster)")
+    cert.add_argument("--scheduler", help="address of an existing dask scheduler")
+    cert.add_argument("--resume", action="store_true",
+                      help="continue an interrupted run from its journal (<out>.journal.jsonl)")
     cert.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("backends", help="list the installed backends")
     return parser
@@ -97,10 +101,18 @@ def certify(args) -> int:
                                         load_array(args.labels, "labels"), eps)
     if args.timeout <= 0 or args.pgd_steps < 0 or args.pgd_restarts < 0:
         raise InputError("--timeout must be > 0 and --pgd-steps/--pgd-restarts >= 0")
+    if args.jobs < 1:
+        raise InputError("--jobs must be at least 1")
     options = Options(pgd_steps=args.pgd_steps, pgd_restarts=args.pgd_restarts,
                       time_limit=args.timeout, bounds=args.bounds)
-    runs = run(net, instances, methods, options, quiet=args.quiet)
     out = Path(args.out or f"results/{args.dataset or 'run'}/results.json")
+    journal = out.with_suffix(".journal.jsonl")
+    if not args.resume and journal.exists():
+        journal.unlink()
+    config = {"model": str(args.model or "digits"), "methods": methods, "eps": eps, "specs": args.spec,
+              "inputs": args.inputs, "limit": args.limit, "timeout": args.timeout, "bounds": args.bounds}
+    runs = run(net, instances, methods, options, quiet=args.quiet, jobs=args.jobs, scheduler=args.scheduler,
+               journal=journal, config=config)
     summary = summarise(runs, nominal_correct(net, instances))
     for method, rows in runs.items():
         path = out if len(methods) == 1 else out.with_name(f"{out.stem}.{method}{out.suffix}")
@@ -114,6 +126,7 @@ def certify(args) -> int:
     if not args.no_plots and len(instances) > 1:
         for figure in plot_figures(runs, summary, out.parent, eps):
             print(f"wrote {figure}")
+    journal.unlink()
     print(f"wrote {out}")
     return 0
 

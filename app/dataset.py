@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from importlib.resources import files
 from pathlib import Path
 
@@ -59,14 +61,79 @@ def load_array(path: str, what: str) -> np.ndarray:
         raise InputError(f"{path}: not a readable .npy {what} file ({error})") from None
 
 
-def run(net: Network, instances: list[Instance], methods: list[str], options: Options,
-        quiet: bool = False) -> dict[str, list[dict]]:
-    """Analyse every instance; returns the rows of each method in instance order."""
-    runs: dict[str, list[dict]] = {m: [] for m in methods}
-    for inst in tqdm(instances, disable=quiet, desc="certifying", unit="inst"):
-        for method, row in analyse(net, inst, methods, options).items():
-            runs[method].append(row)
-    return runs
+def run(net: Network, instances: list[Instance], methods: list[str], options: Options, quiet: bool = False,
+        jobs: int = 1, scheduler: str | None = None, journal: Path | None = None,
+        config: dict | None = None) -> dict[str, list[dict]]:
+    """Analyse every instance; returns each method's rows in instance order.
+
+    Each finished instance is appended to ``journal`` (JSON lines) at once, so a killed
+    run restarted with the same journal repeats nothing and loses nothing. ``jobs > 1``
+    or a ``scheduler`` address runs instances on dask.distributed.
+    """
+    done = read_journal(journal, config) if journal is not None and journal.exists() else {}
+    todo = [inst for inst in instances if inst.index not in done]
+    if journal is not None and not done:
+        write_line(journal, {"config": config}, mode="w")
+    progress = tqdm(total=len(instances), initial=len(instances) - len(todo), disable=quiet,
+                    desc="certifying", unit="inst")
+    for index, rows in _execute(net, todo, methods, options, jobs, scheduler):
+        done[index] = rows
+        if journal is not None:
+            write_line(journal, {"index": index, "rows": rows})
+        progress.update()
+    progress.close()
+    return {m: [done[inst.index][m] for inst in instances] for m in methods}
+
+
+def read_journal(journal: Path, config: dict | None) -> dict[int, dict]:
+    lines = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    if not lines or lines[0].get("config") != config:
+        raise InputError(f"{journal}: made with other settings; rerun without --resume to start afresh")
+    return {entry["index"]: entry["rows"] for entry in lines[1:]}
+
+
+def write_line(path: Path, entry: dict, mode: str = "a") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, mode) as handle:
+        handle.write(json.dumps(entry, allow_nan=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def analyse_safely(net: Network, inst: Instance, methods: list[str], options: Options):
+    """``analyse`` that turns an unexpected failure into ``unknown`` rows with the reason."""
+    try:
+        return inst.index, analyse(net, inst, methods, options)
+    except InputError:
+        raise
+    except Exception as error:  # a solver crash must not take the other instances down
+        return inst.index, failed_rows(inst, methods, f"{type(error).__name__}: {error}")
+
+
+def failed_rows(inst: Instance, methods: list[str], reason: str) -> dict[str, dict]:
+    return {m: {"index": inst.index, "label": inst.label, "status": "unknown", "margin_bound": -1e300,
+                "time_s": 0.0, "pgd_margin": None, "reason": reason} for m in methods}
+
+
+def _execute(net, todo, methods, options, jobs, scheduler):
+    if jobs <= 1 and scheduler is None:
+        for inst in todo:
+            yield analyse_safely(net, inst, methods, options)
+        return
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None if scheduler else LocalCluster(n_workers=jobs, threads_per_worker=1, dashboard_address=None)
+    with Client(scheduler or cluster) as client:
+        futures = {client.submit(analyse_safely, net, inst, methods, options, pure=False): inst for inst in todo}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except InputError:
+                raise
+            except Exception as error:  # the worker itself died
+                yield futures[future].index, failed_rows(futures[future], methods, f"worker failed: {error}")
+    if cluster is not None:
+        cluster.close()
 
 
 def nominal_correct(net: Network, instances: list[Instance]) -> np.ndarray | None:

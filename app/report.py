@@ -63,9 +63,11 @@ def plot_figures(runs: dict[str, list[dict]], summary: list[dict], out_dir: Path
 
     certifiers = [m for m in runs if m != "pgd"] or list(runs)
     best = max(certifiers, key=lambda m: sum(r["status"] == "certified" for r in runs[m]))
-    rows = runs[best]
+    rows = [r for r in runs[best] if r["pgd_margin"] is not None]
     margins = np.array([r["pgd_margin"] for r in rows])
     certified = np.array([r["status"] == "certified" for r in rows])
+    if not rows:
+        return []
     fig, ax = plt.subplots(figsize=(6, 4))
     bins = np.linspace(min(margins.min(), 0), margins.max() + 1e-9, 25)
     ax.hist([margins[certified], margins[~certified]], bins=bins, stacked=True,

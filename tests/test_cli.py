@@ -78,3 +78,64 @@ def test_mnistfc_vnnlib_with_lp(mnistfc, tmp_path):
     assert code == 0
     row = json.loads(out.read_text())["instances"][0]
     assert row["label"] == 8 and row["status"] in ("certified", "unknown", "falsified")
+
+
+def _args(model, out, *extra):
+    return ["certify", str(model / "net.npz"), "--inputs", str(model / "X.npy"), "--labels", str(model / "y.npy"),
+            "--eps", "0.05", "--method", "lp", "--out", str(out), "--quiet", *extra]
+
+
+def test_resume_repeats_nothing_and_loses_nothing(model, monkeypatch):
+    import qcqp.app.dataset as dataset
+
+    full = model / "full.json"
+    assert main(_args(model, full)) == 0
+    calls = []
+    real = dataset.analyse
+
+    def dying(net, inst, methods, options):
+        if inst.index == 2:
+            raise KeyboardInterrupt  # the run is killed while working on instance 2
+        calls.append(inst.index)
+        return real(net, inst, methods, options)
+
+    out = model / "resumed.json"
+    monkeypatch.setattr(dataset, "analyse", dying)
+    with pytest.raises(KeyboardInterrupt):
+        main(_args(model, out))
+    assert not out.exists() and out.with_suffix(".journal.jsonl").exists()
+    calls.clear()
+    monkeypatch.setattr(dataset, "analyse", lambda *a: (calls.append(a[1].index), real(*a))[1])
+    assert main(_args(model, out, "--resume")) == 0
+    assert calls == [2]
+    strip = [{k: v for k, v in r.items() if k != "time_s"} for r in json.loads(full.read_text())["instances"]]
+    again = [{k: v for k, v in r.items() if k != "time_s"} for r in json.loads(out.read_text())["instances"]]
+    assert strip == again
+
+
+def test_failure_in_one_instance_marks_it_unknown(model, monkeypatch):
+    import qcqp.app.dataset as dataset
+
+    real = dataset.analyse
+
+    def flaky(net, inst, methods, options):
+        if inst.index == 1:
+            raise RuntimeError("solver crashed")
+        return real(net, inst, methods, options)
+
+    monkeypatch.setattr(dataset, "analyse", flaky)
+    out = model / "r.json"
+    assert main(_args(model, out)) == 0
+    rows = json.loads(out.read_text())["instances"]
+    assert rows[1]["status"] == "unknown" and "solver crashed" in rows[1]["reason"]
+    assert rows[0]["status"] != "unknown" or "crashed" not in rows[0]["reason"]
+
+
+def test_dask_run_matches_serial(model):
+    pytest.importorskip("dask.distributed")
+    serial, parallel = model / "serial.json", model / "parallel.json"
+    assert main(_args(model, serial)) == 0
+    assert main(_args(model, parallel, "--jobs", "2")) == 0
+    a = [{k: v for k, v in r.items() if k != "time_s"} for r in json.loads(serial.read_text())["instances"]]
+    b = [{k: v for k, v in r.items() if k != "time_s"} for r in json.loads(parallel.read_text())["instances"]]
+    assert a == b
