@@ -28,11 +28,12 @@ def digits_split():
     return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
 
 
-def train(epochs: int = 1500, lr: float = 3e-3):
+def train(epochs: int = 1500, lr: float = 3e-3, sizes: tuple[int, ...] = SIZES):
+    """Full-batch Adam on softmax cross-entropy; returns ``(params, x_test, y_test)``."""
     x, y, x_test, y_test = digits_split()
     rng = np.random.default_rng(SEED)
     params = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         params += [rng.normal(0, np.sqrt(2.0 / fan_in), (fan_out, fan_in)), np.zeros(fan_out)]
     moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
     onehot = np.eye(10)[y]
