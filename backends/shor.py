@@ -2,8 +2,9 @@
 
 ``max ⟨C, P⟩`` s.t. ``⟨E_r, P⟩ = 0``, ``⟨G_s, P⟩ <= 0``, ``P₀₀ = 1``, ``P ⪰ 0``, where each
 row is stored as coefficients on the upper triangle of ``P`` (see :mod:`qcqp.lifting`).
-Besides the IR's own constraints it adds, for every variable, its bounds as linear rows
-and ``(x − l) ⊙ (x − u) <= 0`` (``diag P[x, x] <= (l + u) ⊙ P[x] − l ⊙ u``), and for every
+Besides the IR's own constraints it adds, for every variable,
+``(x − l) ⊙ (x − u) <= 0`` (``diag P[x, x] <= (l + u) ⊙ P[x] − l ⊙ u``, which with ``P ⪰ 0``
+implies the bounds themselves), and for every
 complementarity its linear hull and ``f ⊙ g = 0``; so the SDP is never looser than the LP
 on networks.
 """
@@ -43,8 +44,8 @@ def build_shor(ir: IR) -> ShorForm:
     dim = ir.n + 1
     eye = sp.eye_array(ir.n, format="csr")
     x = Affine(eye, np.zeros(ir.n))
-    eq, le = [], [lift(x - ir.upper, dim), lift(ir.lower - x, dim),
-                  lift((x - ir.lower) * (x - ir.upper), dim)]
+    # (x − l) ⊙ (x − u) <= 0 lifted, with P ⪰ 0 (so V_ii >= x_i²), implies l <= x <= u.
+    eq, le = [], [lift((x - ir.lower) * (x - ir.upper), dim)]
     for con in ir.constraints:
         (eq if con.sense == "==" else le).append(lift(con.expr, dim))
     for comp in ir.complementarities:

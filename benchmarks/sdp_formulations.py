@@ -1,24 +1,28 @@
-"""Shor SDP on ReLU MLPs: dual LMI straight to Clarabel versus the cvxpy primal (``P ⪰ 0``).
+"""Shor SDP: the dual LMI assembled from the IR and handed to Clarabel, versus the dense
+cvxpy primal a user would write (``P ⪰ 0``), on ReLU MLPs and sparse MaxCut instances.
 
-Both run in this invocation on the same margin problems; prints bound, time and ratio.
-Usage: ``python benchmarks/sdp_formulations.py [--sizes 64-8-10 64-16-10 ...] [--eps 0.05]``
+Each measurement runs in a fresh process (peak memory is that process's max RSS); both
+formulations of a problem run in the same invocation. Prints a markdown table.
+Usage: ``python benchmarks/sdp_formulations.py [--nets 64-16-10 ...] [--graphs grid-6 cycle-60 ...]``
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import platform
+import resource
 import time
 
+import networkx as nx
 import numpy as np
-from qcqp.app.dataset import digits_instances
-from qcqp.frontends.encode import encode_network
-from qcqp.frontends.models.train_digits import digits_split
-from qcqp.frontends.network import Network
 
 
-def random_digits_net(sizes: list[int], seed: int = 0) -> Network:
-    """A net of the given sizes fitted by least squares on its last layer (quick, deterministic)."""
+def digits_net(sizes: list[int], seed: int = 0):
+    """Random hidden layers and a least-squares last layer on digits (quick, deterministic)."""
+    from qcqp.frontends.models.train_digits import digits_split
+    from qcqp.frontends.network import Network
+
     rng = np.random.default_rng(seed)
     x, y, _, _ = digits_split()
     Ws = [rng.normal(0, np.sqrt(2.0 / a), (b, a)) for a, b in zip(sizes[:-2], sizes[1:-1])]
@@ -26,32 +30,78 @@ def random_digits_net(sizes: list[int], seed: int = 0) -> Network:
     h = x
     for W, b in zip(Ws, bs):
         h = np.maximum(h @ W.T + b, 0)
-    features = np.hstack([h, np.ones((len(h), 1))])
-    coef = np.linalg.lstsq(features, np.eye(10)[y], rcond=None)[0]
+    coef = np.linalg.lstsq(np.hstack([h, np.ones((len(h), 1))]), np.eye(10)[y], rcond=None)[0]
     return Network(tuple(Ws) + (coef[:-1].T,), tuple(bs) + (coef[-1],), ("relu",) * (len(sizes) - 2))
+
+
+def build(kind: str, spec: str, eps: float):
+    import qcqp
+
+    if kind == "net":
+        from qcqp.app.dataset import digits_instances
+        from qcqp.frontends.encode import encode_network
+
+        net = digits_net([int(s) for s in spec.split("-")])
+        inst = digits_instances(net, eps, 1)[0]
+        a, b = inst.disjuncts[0][0]
+        return encode_network(net, inst.box).linear_objective(a, b)
+    shape, size = spec.split("-")
+    graph = nx.grid_2d_graph(int(size), int(size)) if shape == "grid" else nx.cycle_graph(int(size))
+    graph = nx.convert_node_labels_to_integers(graph)
+    p = qcqp.Problem()
+    x = p.variable("x", graph.number_of_nodes(), lower=-1, upper=1)
+    p.maximize(sum((1 - x[i] * x[j]) * 0.5 for i, j in graph.edges()))
+    p.subject_to(x * x == 1)
+    return p
+
+
+def measure(kind, spec, eps, formulation, queue):
+    problem = build(kind, spec, eps)
+    start = time.perf_counter()
+    result = problem.solve("sdp", formulation=formulation)
+    total = time.perf_counter() - start
+    queue.put({"bound": result.bound, "total": total, "relax": result.stats["relax_time"],
+               "solver": result.stats["solver_time"], "n": problem.n,
+               "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def run(kind, spec, eps, formulation, timeout):
+    queue = mp.Queue()
+    proc = mp.Process(target=measure, args=(kind, spec, eps, formulation, queue))
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.terminate()
+        return None
+    return queue.get() if not queue.empty() else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", nargs="+", default=["64-8-10", "64-16-10", "64-16-16-10"])
+    parser.add_argument("--nets", nargs="*", default=["64-8-10", "64-16-10", "64-16-16-10", "64-32-32-10"])
+    parser.add_argument("--graphs", nargs="*", default=["cycle-60", "grid-8"])
     parser.add_argument("--eps", type=float, default=0.05)
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per measurement")
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
-    print(f"{'net':<14} {'N':>4} {'dual bound':>12} {'dual s':>8} {'cvxpy bound':>12} {'cvxpy s':>8} {'ratio':>6}")
-    for spec in args.sizes:
-        sizes = [int(s) for s in spec.split("-")]
-        net = random_digits_net(sizes)
-        inst = digits_instances(net, args.eps, 1)[0]
-        enc = encode_network(net, inst.box)
-        a, b = inst.disjuncts[0][0]
-        problem = enc.linear_objective(a, b)
-        times, bounds = {}, {}
-        for form in ("dual", "cvxpy"):
-            start = time.perf_counter()
-            bounds[form] = problem.solve("sdp", formulation=form).bound
-            times[form] = time.perf_counter() - start
-        print(f"{spec:<14} {problem.n:>4} {bounds['dual']:>12.6f} {times['dual']:>8.2f} "
-              f"{bounds['cvxpy']:>12.6f} {times['cvxpy']:>8.2f} {times['cvxpy'] / times['dual']:>6.1f}")
+    print(f"machine: {platform.machine()}, python {platform.python_version()}, timeout {args.timeout:.0f} s")
+    print("| problem | N | dual LMI bound | dual total s (relax / solver) | dual MB | cvxpy bound | cvxpy total s "
+          "(relax / solver) | cvxpy MB | speed-up | rel. diff |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    jobs = [("net", s) for s in args.nets] + [("graph", g) for g in args.graphs]
+    for kind, spec in jobs:
+        dual = run(kind, spec, args.eps, "dual", args.timeout)
+        dense = run(kind, spec, args.eps, "cvxpy", args.timeout)
+
+        def cell(r):
+            if r is None:
+                return "–", f"> {args.timeout:.0f}", "–"
+            return f"{r['bound']:.6f}", f"{r['total']:.2f} ({r['relax']:.2f} / {r['solver']:.2f})", f"{r['rss_mb']:.0f}"
+
+        speed = f"{dense['total'] / dual['total']:.1f}×" if dual and dense else "–"
+        diff = f"{abs(dual['bound'] - dense['bound']) / max(1.0, abs(dense['bound'])):.1e}" if dual and dense else "–"
+        n = (dual or dense or {"n": "?"})["n"]
+        print(f"| {spec} | {n} | " + " | ".join(cell(dual)) + " | " + " | ".join(cell(dense)) + f" | {speed} | {diff} |",
+              flush=True)
 
 
 if __name__ == "__main__":
