@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from qcqp.frontends.bounds import crown_bounds, linear_objective_bound
-from qcqp.frontends.encode import encode_network
+from qcqp.frontends.bounds import linear_objective_bound
+from qcqp.frontends.encode import BOUND_METHODS, encode_network
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
 from qcqp.frontends.specs import Box
@@ -80,7 +80,7 @@ def analyse(net: Network, inst: Instance, methods: list[str], options: Options) 
     """Rows of results.json for every method on one instance."""
     start = time.perf_counter()
     pgd_value, counterexample = attack(net, inst, options)
-    pre = crown_bounds(net, inst.box.lower, inst.box.upper)
+    pre = BOUND_METHODS[options.bounds](net, inst.box.lower, inst.box.upper)
     crown = [[linear_objective_bound(net, a, pre, inst.box.lower, inst.box.upper) + b for a, b in atoms]
              for atoms in inst.disjuncts]
     shared = time.perf_counter() - start
@@ -96,7 +96,7 @@ def analyse(net: Network, inst: Instance, methods: list[str], options: Options) 
             row |= {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound,
                     "reason": "bound propagation" if bound > 0 else "no counterexample found"}
         else:
-            row |= _solve(net, inst, method, crown, options)
+            row |= _solve(net, inst, method, crown, pre, options)
         row["time_s"] = shared + time.perf_counter() - begin
         rows[method] = row
     return rows
@@ -106,7 +106,7 @@ def _worst(bounds: list[list[float]]) -> float:
     return float(min(max(atom_bounds) for atom_bounds in bounds))
 
 
-def _solve(net: Network, inst: Instance, method: str, crown, options: Options) -> dict:
+def _solve(net: Network, inst: Instance, method: str, crown, pre, options: Options) -> dict:
     """Tighten unproven atoms with a backend, hardest disjunct first; stop at the first failure."""
     encoding = None
     bounds = [list(b) for b in crown]
@@ -117,7 +117,7 @@ def _solve(net: Network, inst: Instance, method: str, crown, options: Options) -
             continue
         a, b = inst.disjuncts[k][0]
         if encoding is None:
-            encoding = encode_network(net, inst.box, options.bounds)
+            encoding = encode_network(net, inst.box, pre)
         problem = encoding.linear_objective(a, b)
         result = problem.solve(method, time_limit=options.time_limit, **options.backend_options)
         if result.status in (Status.ERROR, Status.INFEASIBLE):

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 from qcqp.backends.linear import build_linear_model
-from qcqp.backends.lp import solve_linear_model
+from qcqp.backends.lp import solve_linear_model, solve_lp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from qcqp import IR, InputError, Result, Status, register_backend
@@ -55,6 +55,10 @@ def solve_exact(ir: IR, time_limit: float = 120.0, gap: float = 1e-7, node_limit
 def _milp(ir: IR, time_limit: float, gap: float) -> Result:
     ir.require_bounds("exact")
     n, binaries = ir.n, sum(comp.size for comp in ir.complementarities)
+    if binaries == 0:  # a plain LP: its relaxation is exact, with the LP's rigorous dual bound
+        result = solve_lp(ir, time_limit=time_limit)
+        result.backend, result.stats["method"] = "exact", "lp"
+        return result
     width = n + binaries
     blocks = [(_widen(con.expr.A, width), np.full(con.size, -np.inf) if con.sense == "<=" else -con.expr.a,
                -con.expr.a) for con in ir.constraints]

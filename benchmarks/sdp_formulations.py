@@ -98,10 +98,12 @@ def main() -> None:
             return f"{r['bound']:.6f}", f"{r['total']:.2f} ({r['relax']:.2f} / {r['solver']:.2f})", f"{r['rss_mb']:.0f}"
 
         speed = f"{dense['total'] / dual['total']:.1f}×" if dual and dense else "–"
-        diff = f"{abs(dual['bound'] - dense['bound']) / max(1.0, abs(dense['bound'])):.1e}" if dual and dense else "–"
+        diff = "–"
+        if dual and dense:
+            diff = f"{abs(dual['bound'] - dense['bound']) / max(1.0, abs(dense['bound'])):.1e}"
         n = (dual or dense or {"n": "?"})["n"]
-        print(f"| {spec} | {n} | " + " | ".join(cell(dual)) + " | " + " | ".join(cell(dense)) + f" | {speed} | {diff} |",
-              flush=True)
+        cells = " | ".join(cell(dual)) + " | " + " | ".join(cell(dense))
+        print(f"| {spec} | {n} | {cells} | {speed} | {diff} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -81,9 +81,34 @@ class ReLU(Activation):
         return slope_l, np.zeros_like(lo), slope_u, intercept_u
 
     def encode(self, problem, pre, lo, hi, name):
-        z = problem.variable(name, pre.size, lower=np.maximum(lo, 0.0), upper=np.maximum(hi, 0.0))
-        problem.subject_to(complements(z, z - pre, diff_bounds=(lo, hi)), name=name)
-        return z
+        def unstable(pre_u, lo_u, hi_u):
+            z = problem.variable(name, pre_u.size, lower=0.0, upper=hi_u)
+            problem.subject_to(complements(z, z - pre_u, diff_bounds=(lo_u, hi_u)), name=name)
+            return z
+
+        return encode_by_phase(pre, lo, hi, active=1.0, inactive=0.0, unstable=unstable)
+
+
+def _scatter(expr: Affine, rows: np.ndarray, size: int) -> Affine:
+    placement = np.zeros((size, rows.size))
+    placement[rows, np.arange(rows.size)] = 1.0
+    return placement @ expr
+
+
+def encode_by_phase(pre: Affine, lo: np.ndarray, hi: np.ndarray, active: float, inactive: float,
+                    unstable) -> Affine:
+    """``σ(pre)`` for a two-piece linear activation: ``active · pre`` where ``lo >= 0``,
+    ``inactive · pre`` where ``hi <= 0`` (no variables, no constraints: stable neurons are
+    affine on the box), and ``unstable(pre_u, lo_u, hi_u)`` for the rest."""
+    size = pre.size
+    out = Affine.constant(np.zeros(size))
+    for rows, slope in ((np.flatnonzero(lo >= 0), active), (np.flatnonzero((hi <= 0) & (lo < 0)), inactive)):
+        if rows.size and slope != 0.0:
+            out = out + _scatter(pre[rows] * slope, rows, size)
+    rows = np.flatnonzero((lo < 0) & (hi > 0))
+    if rows.size:
+        out = out + _scatter(unstable(pre[rows], lo[rows], hi[rows]), rows, size)
+    return out
 
 
 def widen_linear_bounds(a_l, b_l, a_u, b_u, lo, hi):

@@ -9,9 +9,9 @@ from qcqp.frontends.bounds import crown_bounds, interval_bounds
 from qcqp.frontends.network import Network
 from qcqp.frontends.specs import Box
 
-from qcqp import Affine, Problem, Variable
+from qcqp import Affine, InputError, Problem, Variable
 
-BOUND_METHODS = {"interval": interval_bounds, "crown": crown_bounds}
+BOUND_METHODS = {"interval": interval_bounds, "crown": crown_bounds, "lp": lambda *args: lp_bounds(*args)}
 
 
 @dataclass
@@ -36,11 +36,20 @@ class NetworkEncoding:
         return self.problem
 
 
-def encode_network(network: Network, box: Box, bounds: str = "crown") -> NetworkEncoding:
-    """Encode ``network`` on ``box``; ``bounds`` picks the pre-activation bound method."""
+def encode_network(network: Network, box: Box, bounds: str | list = "crown") -> NetworkEncoding:
+    """Encode ``network`` on ``box``.
+
+    ``bounds`` names the pre-activation bound method (``"interval"``, ``"crown"``,
+    ``"lp"``) or gives the per-layer bounds themselves.
+    """
     if box.lower.size != network.input_size:
-        raise ValueError(f"input box has size {box.lower.size}, network expects {network.input_size}")
-    pre_bounds = BOUND_METHODS[bounds](network, box.lower, box.upper)
+        raise InputError(f"input box has size {box.lower.size}, network expects {network.input_size}")
+    if isinstance(bounds, str):
+        if bounds not in BOUND_METHODS:
+            raise InputError(f"unknown bound method {bounds!r}; choose from {', '.join(BOUND_METHODS)}")
+        pre_bounds = BOUND_METHODS[bounds](network, box.lower, box.upper)
+    else:
+        pre_bounds = list(bounds)
     problem = Problem()
     x = problem.variable("x", network.input_size, lower=box.lower, upper=box.upper)
     h: Affine = x
@@ -51,3 +60,27 @@ def encode_network(network: Network, box: Box, bounds: str = "crown") -> Network
         hidden.append(h)
     logits = network.weights[-1] @ h + network.biases[-1]
     return NetworkEncoding(network, box, problem, x, hidden, logits, pre_bounds)
+
+
+def lp_bounds(network: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pre-activation bounds from the LP relaxation, one LP per neuron and side.
+
+    Layer by layer: each layer's bounds feed the triangle relaxation used for the next.
+    Tighter than CROWN (which is intersected in), at ``2 Σ n_k`` LPs per input box; every
+    value is the LP backend's rigorous bound.
+    """
+    box = Box(lo, hi, 0.5 * (lo + hi))
+    bounds = crown_bounds(network, lo, hi)
+    for k in range(1, len(network.weights)):
+        prefix = Network(network.weights[:k + 1], network.biases[:k + 1], network.activations[:k],
+                         source=network.source)
+        enc = encode_network(prefix, box, bounds[:k + 1])
+        new_lo, new_hi = bounds[k][0].copy(), bounds[k][1].copy()
+        for j in range(network.weights[k].shape[0]):
+            row = enc.logits[j]
+            enc.problem.minimize(row)
+            new_lo[j] = max(new_lo[j], enc.problem.solve(backend="lp").bound)
+            enc.problem.maximize(row)
+            new_hi[j] = min(new_hi[j], enc.problem.solve(backend="lp").bound)
+        bounds[k] = (new_lo, new_hi)
+    return bounds

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from qcqp.frontends.activations import Activation, register_activation, widen_linear_bounds
+from qcqp.frontends.activations import Activation, encode_by_phase, register_activation, widen_linear_bounds
 
 from qcqp import InputError, complements
 
@@ -36,10 +36,13 @@ class LeakyReLU(Activation):
         return widen_linear_bounds(slope_l, np.zeros_like(lo), slope_u, intercept_u, lo, hi)
 
     def encode(self, problem, pre, lo, hi, name):
-        z = problem.variable(name, pre.size, lower=self.forward(lo), upper=self.forward(hi))
-        diff = ((self.alpha - 1) * hi, (self.alpha - 1) * lo)  # (z − ŷ) − (z − α ŷ) = (α − 1) ŷ
-        problem.subject_to(complements(z - pre, z - self.alpha * pre, diff_bounds=diff), name=name)
-        return z
+        def unstable(pre_u, lo_u, hi_u):
+            z = problem.variable(name, pre_u.size, lower=self.forward(lo_u), upper=self.forward(hi_u))
+            diff = ((self.alpha - 1) * hi_u, (self.alpha - 1) * lo_u)  # (z − ŷ) − (z − α ŷ) = (α − 1) ŷ
+            problem.subject_to(complements(z - pre_u, z - self.alpha * pre_u, diff_bounds=diff), name=name)
+            return z
+
+        return encode_by_phase(pre, lo, hi, active=1.0, inactive=self.alpha, unstable=unstable)
 
 
 @register_activation("hardtanh")

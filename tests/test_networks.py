@@ -159,3 +159,16 @@ def test_bad_eps_and_labels():
         linf_ball(np.zeros(3), -0.1)
     with pytest.raises(InputError, match="out of range"):
         margin_instance(0, linf_ball(np.zeros(3), 0.1), 7, 3)
+
+
+def test_lp_bounds_are_sound_and_tighter_than_crown():
+    from qcqp.frontends.encode import lp_bounds
+
+    net = random_net([4, 8, 6, 3], 9, scale=2.0)
+    rng = np.random.default_rng(9)
+    box = linf_ball(rng.random(4), 0.3)
+    tight, crown = lp_bounds(net, box.lower, box.upper), crown_bounds(net, box.lower, box.upper)
+    pres = net.pre_activations(rng.uniform(box.lower, box.upper, (2000, 4)))
+    for (lo, hi), (clo, chi), pre in zip(tight, crown, pres):
+        assert np.all(pre >= lo) and np.all(pre <= hi)
+        assert np.all(lo >= clo) and np.all(hi <= chi)
