@@ -13,13 +13,14 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from qcqp.frontends.bounds import linear_objective_bound
+from qcqp.frontends.bounds import interval_bounds, linear_objective_bound
 from qcqp.frontends.encode import BOUND_METHODS, encode_network
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
 from qcqp.frontends.specs import Box
 
 from qcqp import InputError, Status
+from qcqp.interval import affine_bounds
 
 SOLVER_METHODS = ("lp", "sdp", "sdp-fo", "exact")
 METHODS = ("pgd",) + SOLVER_METHODS
@@ -56,11 +57,18 @@ class Options:
 
 
 def falsifies(net: Network, inst: Instance, x: np.ndarray) -> bool:
-    """Does ``x`` (in the box) reach the unsafe region? Checked by a forward pass."""
+    """Does ``x`` (in the box) reach the unsafe region, rigorously?
+
+    The forward pass runs in interval arithmetic on the point ``[x, x]`` with outward
+    rounding, so a counterexample is reported only if even the largest real value of
+    every atom in some disjunct is ``<= 0``; a float forward pass alone could be fooled
+    by rounding at margins near 1e-15.
+    """
     if not inst.box.contains(x):
         return False
-    y = net.forward(x)
-    return any(all(a @ y + b <= 0 for a, b in atoms) for atoms in inst.disjuncts)
+    y_lo, y_hi = interval_bounds(net, x, x)[-1]
+    return any(all(affine_bounds(a[None, :], np.array([b]), y_lo, y_hi)[1][0] <= 0 for a, b in atoms)
+               for atoms in inst.disjuncts)
 
 
 def attack(net: Network, inst: Instance, options: Options):

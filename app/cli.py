@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
                       help=f"one of {', '.join(METHODS)}; repeat or comma-separate "
                            "(default: pgd,lp,sdp,exact with --dataset)")
     cert.add_argument("--out", help="results JSON (default results/<source>/results.json)")
-    cert.add_argument("--limit", type=int, default=50, help="instances taken from --dataset (default 50)")
+    cert.add_argument("--limit", type=int, default=100, help="instances taken from --dataset (default 100)")
     cert.add_argument("--timeout", type=float, default=120.0, help="solver time limit per problem (s)")
     cert.add_argument("--bounds", choices=["crown", "interval", "lp"], default="crown",
                       help="pre-activation bounds used in the encodings")

@@ -53,12 +53,16 @@ def vnnlib_instances(net: Network, specs: list[str]) -> list[Instance]:
 
 
 def load_array(path: str, what: str) -> np.ndarray:
+    """A numeric ``.npy`` array, or a one-line error naming the file."""
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise InputError(f"{path}: no such {what} file") from None
     except Exception as error:
         raise InputError(f"{path}: not a readable .npy {what} file ({error})") from None
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.number):
+        raise InputError(f"{path}: not a readable .npy {what} file (expected one numeric array)")
+    return array
 
 
 def run(net: Network, instances: list[Instance], methods: list[str], options: Options, quiet: bool = False,

@@ -33,8 +33,10 @@ def load_npz(path: str | Path) -> Network:
     """
     try:
         data = np.load(path, allow_pickle=False)
-    except Exception as error:  # numpy raises several types for corrupt files
-        raise InputError(f"{path}: not a readable .npz file ({error})") from None
+    except Exception:  # numpy raises several types for corrupt files
+        raise InputError(f"{path}: not a readable .npz file (expected a zip archive of numeric arrays)") from None
+    if not hasattr(data, "files"):
+        raise InputError(f"{path}: not a readable .npz file (expected a zip archive of numeric arrays)")
     count = sum(1 for key in data.files if key.startswith("W"))
     missing = [key for k in range(count) for key in (f"W{k}", f"b{k}") if key not in data.files]
     if count == 0 or missing:
