@@ -174,8 +174,8 @@ def _initial(qmap: QuadMap, ir: IR, m_le: int, m_eq: int, init: str) -> Multipli
 
 
 @register_backend("sdp-fo")
-def solve_sdp_fo(ir: IR, iterations: int = 1500, time_limit: float | None = 60.0, lr: float = 0.05,
-                 patience: int = 300, eig: str = "auto", init: str = "lp", check_every: int | None = None,
+def solve_sdp_fo(ir: IR, iterations: int = 2000, time_limit: float | None = 60.0, lr: float = 0.1,
+                 patience: int = 500, eig: str = "auto", init: str = "lp", check_every: int | None = None,
                  verbose: bool = False) -> Result:
     """First-order SDP dual with an any-time rigorous bound.
 
