@@ -13,13 +13,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from qcqp import InputError, Status
 from qcqp.frontends.bounds import interval_bounds, linear_objective_bound
 from qcqp.frontends.encode import BOUND_METHODS, encode_network
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
 from qcqp.frontends.specs import Box
-
-from qcqp import InputError, Status
 from qcqp.interval import affine_bounds
 
 SOLVER_METHODS = ("lp", "sdp", "sdp-fo", "exact")

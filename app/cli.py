@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from qcqp import BACKENDS, InputError
 from qcqp.app.certify import METHODS, Options
 from qcqp.app.dataset import (
     array_instances,
@@ -18,8 +19,6 @@ from qcqp.app.dataset import (
     vnnlib_instances,
 )
 from qcqp.app.report import format_table, plot_figures, summarise, write_csv, write_json
-
-from qcqp import BACKENDS, InputError
 
 
 def _parser() -> argparse.ArgumentParser:

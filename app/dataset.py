@@ -8,13 +8,13 @@ from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
+from qcqp import InputError
 from qcqp.app.certify import Instance, Options, analyse, margin_instance
 from qcqp.frontends.loaders import load_network
 from qcqp.frontends.network import Network
 from qcqp.frontends.specs import linf_ball, load_vnnlib
-from tqdm import tqdm
-
-from qcqp import InputError
 
 
 def default_model_path() -> Path:

@@ -17,11 +17,11 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-from qcqp.backends.linear import build_linear_model
-from qcqp.backends.lp import solve_linear_model, solve_lp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from qcqp import IR, InputError, Result, Status, register_backend
+from qcqp.backends.linear import build_linear_model
+from qcqp.backends.lp import solve_linear_model, solve_lp
 from qcqp.safe import loosen_upper
 
 FEASIBILITY = 1e-7

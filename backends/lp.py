@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from qcqp.backends.linear import LinearModel, build_linear_model
 from scipy.optimize import linprog
 
 from qcqp import IR, Result, Status, register_backend
+from qcqp.backends.linear import LinearModel, build_linear_model
 from qcqp.safe import loosen_upper, lp_upper_bound
 
 

@@ -15,9 +15,9 @@ import time
 import clarabel
 import numpy as np
 import scipy.sparse as sp
-from qcqp.backends.shor import ShorForm, build_shor, dual_upper_bound
 
 from qcqp import IR, InputError, Result, Status, register_backend
+from qcqp.backends.shor import ShorForm, build_shor, dual_upper_bound
 from qcqp.lifting import pair_rows_cols, to_matrix
 
 SOLVED = {"Solved"}

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as la
-from qcqp.backends.lagrangian import QuadMap, build_lagrangian
-from qcqp.backends.linear import build_linear_model
-from qcqp.backends.lp import solve_linear_model
 from scipy.sparse.linalg import LinearOperator, lobpcg
 
 from qcqp import IR, Result, Status, register_backend
+from qcqp.backends.lagrangian import QuadMap, build_lagrangian
+from qcqp.backends.linear import build_linear_model
+from qcqp.backends.lp import solve_linear_model
 from qcqp.safe import EPS, lambda_min_lower, loosen_upper
 
 DENSE_LIMIT = 700

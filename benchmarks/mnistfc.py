@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from qcqp.app.certify import Options, analyse
 from qcqp.app.dataset import vnnlib_instances
 from qcqp.frontends.loaders import load_onnx

@@ -7,8 +7,8 @@ Every encoder and the MILP's big-M constants rely on them, so they must be sound
 from __future__ import annotations
 
 import numpy as np
-from qcqp.frontends.network import Network
 
+from qcqp.frontends.network import Network
 from qcqp.interval import affine_bounds, round_out
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from qcqp import Affine, InputError, Problem, Variable
 from qcqp.frontends.bounds import crown_bounds, interval_bounds
 from qcqp.frontends.network import Network
 from qcqp.frontends.specs import Box
-
-from qcqp import Affine, InputError, Problem, Variable
 
 BOUND_METHODS = {"interval": interval_bounds, "crown": crown_bounds, "lp": lambda *args: lp_bounds(*args)}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from qcqp.frontends.activations import ACTIVATIONS
-from qcqp.frontends.network import Network
 
 from qcqp import InputError
+from qcqp.frontends.activations import ACTIVATIONS
+from qcqp.frontends.network import Network
 
 ONNX_ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
 TORCH_ACTIVATIONS = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Hardtanh": "hardtanh"}

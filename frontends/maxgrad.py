@@ -11,11 +11,11 @@ instance is certified when ``c · f(x₀) > ε G`` for every target.
 from __future__ import annotations
 
 import numpy as np
+
+from qcqp import InputError, Problem
 from qcqp.frontends.bounds import crown_bounds
 from qcqp.frontends.network import Network
 from qcqp.frontends.specs import Box
-
-from qcqp import InputError, Problem
 
 
 def gradient_norm_problem(net: Network, c: np.ndarray, box: Box) -> Problem:

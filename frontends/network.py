@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from qcqp.frontends.activations import Activation, get_activation
 
 from qcqp import InputError
+from qcqp.frontends.activations import Activation, get_activation
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from qcqp.frontends.network import Network
 from qcqp.frontends.specs import Box
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from qcqp.frontends.activations import Activation, encode_by_phase, register_activation, widen_linear_bounds
 
 from qcqp import InputError, complements
+from qcqp.frontends.activations import Activation, encode_by_phase, register_activation, widen_linear_bounds
 
 
 @register_activation("leaky_relu")

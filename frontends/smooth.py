@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from qcqp.frontends.activations import Activation, register_activation, widen_linear_bounds
 
 

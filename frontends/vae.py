@@ -12,11 +12,11 @@ from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
+
+from qcqp import InputError
 from qcqp.frontends.encode import NetworkEncoding, encode_network
 from qcqp.frontends.network import Network
 from qcqp.frontends.specs import Box, linf_ball
-
-from qcqp import InputError
 
 
 @dataclass(frozen=True)

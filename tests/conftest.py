@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from qcqp.frontends.network import Network
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnistfc"

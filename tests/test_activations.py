@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import qcqp
 from qcqp.app.certify import Options, analyse, margin_instance
 from qcqp.app.cli import main
 from qcqp.frontends.activations import ACTIVATIONS
@@ -18,8 +20,6 @@ from qcqp.frontends.loaders import save_npz
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
 from qcqp.frontends.specs import linf_ball
-
-import qcqp
 
 ACTIVATION_NAMES = ["relu", "leaky_relu:0.1", "hardtanh", "sigmoid", "tanh"]
 PIECEWISE = {"relu", "leaky_relu:0.1", "hardtanh"}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from qcqp.app.cli import main
 
 
@@ -100,6 +101,7 @@ def cases(d: Path) -> dict[str, tuple[list[str], str]]:
 @pytest.fixture
 def inputs(tmp_path):
     from conftest import random_net
+
     from qcqp.frontends.loaders import save_npz
 
     save_npz(random_net([4, 5, 3], 0), tmp_path / "net.npz")

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from conftest import random_net
+
 from qcqp.app.cli import main
 from qcqp.frontends.loaders import save_npz
 

@@ -5,6 +5,8 @@ import pytest
 from conftest import random_net
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from qcqp import InputError
 from qcqp.app.certify import Options, analyse, attack, margin_instance
 from qcqp.frontends.bounds import crown_bounds, interval_bounds, linear_objective_bound
 from qcqp.frontends.encode import encode_network
@@ -12,8 +14,6 @@ from qcqp.frontends.loaders import load_npz, load_onnx, save_npz
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
 from qcqp.frontends.specs import linf_ball
-
-from qcqp import InputError
 
 
 def margin_bounds(net, box, label, target):

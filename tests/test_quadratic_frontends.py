@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from conftest import random_net
+
 from qcqp.frontends.encode import encode_network
 from qcqp.frontends.maxgrad import gradient_norm_problem, maxgrad_certify
 from qcqp.frontends.models.train_digits import digits_split

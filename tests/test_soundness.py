@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+import qcqp
 from qcqp.app.certify import Options, analyse, margin_instance
 from qcqp.frontends.network import Network
 from qcqp.frontends.specs import Box
-
-import qcqp
 
 
 def boundary_net(delta: float, seed: int):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from qcqp.frontends.models.train_digits import digits_split
 
 SIZES = (64, 16, 4, 16, 64)

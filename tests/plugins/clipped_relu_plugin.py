@@ -8,9 +8,9 @@ interval``; nothing in qcqp, its front ends or its backends is edited.
 from __future__ import annotations
 
 import numpy as np
-from qcqp.frontends.activations import Activation
 
 import qcqp
+from qcqp.frontends.activations import Activation
 from qcqp.interval import affine_bounds
 from qcqp.safe import loosen_upper
 
