@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from qcqp import IR, InputError, Result, Status, register_backend
-from qcqp.backends.linear import build_linear_model
+from qcqp.backends.linear import build_linear_model, widen_columns
 from qcqp.backends.lp import solve_linear_model, solve_lp
 from qcqp.safe import loosen_upper
 
@@ -60,7 +60,7 @@ def _milp(ir: IR, time_limit: float, gap: float) -> Result:
         result.backend, result.stats["method"] = "exact", "lp"
         return result
     width = n + binaries
-    blocks = [(_widen(con.expr.A, width), np.full(con.size, -np.inf) if con.sense == "<=" else -con.expr.a,
+    blocks = [(widen_columns(con.expr.A, width), np.full(con.size, -np.inf) if con.sense == "<=" else -con.expr.a,
                -con.expr.a) for con in ir.constraints]
     offset = n
     for comp in ir.complementarities:
@@ -69,7 +69,7 @@ def _milp(ir: IR, time_limit: float, gap: float) -> Result:
         Uf = np.maximum(dhi, 0.0) * (1 + 1e-9) + 1e-9  # big-M, loosened against rounding
         Ug = np.maximum(-dlo, 0.0) * (1 + 1e-9) + 1e-9
         delta = sp.csr_array((np.ones(k), (np.arange(k), offset + np.arange(k))), shape=(k, width))
-        f, g = _widen(comp.f.A, width), _widen(comp.g.A, width)
+        f, g = widen_columns(comp.f.A, width), widen_columns(comp.g.A, width)
         none = np.full(k, -np.inf)
         blocks += [(f - sp.diags_array(Uf) @ delta, none, -comp.f.a),  # f <= U_f δ
                    (g + sp.diags_array(Ug) @ delta, none, Ug - comp.g.a),  # g <= U_g (1 − δ)
@@ -101,11 +101,6 @@ def _milp(ir: IR, time_limit: float, gap: float) -> Result:
     return Result("exact", status, ir.user_value(upper), value=value, point=point,
                   solver_value=ir.user_value(-res.fun + constant) if res.fun is not None else None,
                   message=res.message, stats={"method": "milp", "binaries": binaries})
-
-
-def _widen(A, width: int) -> sp.csr_array:
-    A = sp.csr_array(A)
-    return sp.csr_array((A.data, A.indices, A.indptr), shape=(A.shape[0], width))
 
 
 def _branch_and_bound(ir: IR, time_limit: float, gap: float, node_limit: int) -> Result:

@@ -78,7 +78,7 @@ class _Builder:
         cols = self.add_columns(np.nextafter(wl, -np.inf), np.nextafter(wu, np.inf), pairs)
         k = len(cols)
         W = sp.csr_array((np.ones(k), (np.arange(k), cols)), shape=(k, self.width))
-        Fv, Gv = _widen(F.A, self.width), _widen(G.A, self.width)
+        Fv, Gv = widen_columns(F.A, self.width), widen_columns(G.A, self.width)
         mid = 0.5 * (fl + fu)
         cuts = [  # (sign of w, alpha on g, beta on f, rows): sign*w <= sign*(alpha g + beta f - alpha beta)
             (-1, fl, gl, ~square), (-1, fu, gu, ~square), (1, fu, gl, ~square), (1, fl, gu, ~square),
@@ -97,7 +97,7 @@ class _Builder:
     def linearize(self, expr: Affine | Quadratic) -> tuple[sp.csr_array, np.ndarray]:
         """``expr(v)`` as ``M x + m`` over the (growing) column set."""
         quad = expr if isinstance(expr, Quadratic) else Quadratic(expr)
-        M, m = _widen(quad.affine.A, self.width), quad.affine.a.copy()
+        M, m = widen_columns(quad.affine.A, self.width), quad.affine.a.copy()
         parts = []
         for term in quad.products:
             L, R = homogenize(term.left.padded(self.n)), homogenize(term.right.padded(self.n))
@@ -112,7 +112,7 @@ class _Builder:
                 sel = sp.csr_array((np.ones(k), (np.arange(k), cols)), shape=(k, self.width))
                 parts.append((term.S @ sel, np.zeros(term.S.shape[0])))
         for P, p in parts:
-            M = _widen(M, self.width) + _widen(P, self.width)
+            M = widen_columns(M, self.width) + widen_columns(P, self.width)
             m = m + p
         return sp.csr_array(M), m
 
@@ -164,7 +164,7 @@ def build_linear_model(ir: IR, lower=None, upper=None, fixings=()) -> LinearMode
     A_ub, b_ub = _stack(builder.ub_rows, width)
     A_eq, b_eq = _stack(builder.eq_rows, width)
     return LinearModel(
-        n=ir.n, c=_widen(c, width).toarray().ravel(), c0=float(c0[0]),
+        n=ir.n, c=widen_columns(c, width).toarray().ravel(), c0=float(c0[0]),
         A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq,
         lower=np.concatenate([lower, builder.col_lower]),
         upper=np.concatenate([upper, builder.col_upper]),
@@ -172,7 +172,8 @@ def build_linear_model(ir: IR, lower=None, upper=None, fixings=()) -> LinearMode
     )
 
 
-def _widen(M, width: int) -> sp.csr_array:
+def widen_columns(M, width: int) -> sp.csr_array:
+    """``M`` with zero columns appended up to ``width``."""
     M = sp.csr_array(M)
     if M.shape[1] == width:
         return M
@@ -182,7 +183,7 @@ def _widen(M, width: int) -> sp.csr_array:
 def _stack(rows: list, width: int) -> tuple[sp.csr_array, np.ndarray]:
     if not rows:
         return sp.csr_array((0, width)), np.zeros(0)
-    return (sp.csr_array(sp.vstack([_widen(M, width) for M, _ in rows], format="csr")),
+    return (sp.csr_array(sp.vstack([widen_columns(M, width) for M, _ in rows], format="csr")),
             np.concatenate([np.asarray(r, float) for _, r in rows]))
 
 

@@ -121,7 +121,5 @@ def _package(ir: IR, status: str, upper: float, t: float, P) -> Result:
         if ir.max_violation(v) <= 1e-9:
             value, point = ir.user_value(ir.objective_value(v)), ir.split(v)
     code = Status.OPTIMAL if status in SOLVED else Status.BOUND
-    result = Result("sdp", code, ir.user_value(upper), value=value, point=point,
-                    solver_value=ir.user_value(t), message=f"solver status {status}")
-    result.lifted = P
-    return result
+    return Result("sdp", code, ir.user_value(upper), value=value, point=point, solver_value=ir.user_value(t),
+                  message=f"solver status {status}", lifted=P)

@@ -25,8 +25,8 @@ def affine_bounds(A, a: np.ndarray, lower: np.ndarray, upper: np.ndarray):
     with np.errstate(invalid="ignore"):
         lo = pos @ _finite(lower) + neg @ _finite(upper) + a
         hi = pos @ _finite(upper) + neg @ _finite(lower) + a
-    lo = np.where(_touches(pos, lower, -1) | _touches(neg, upper, 1), -np.inf, lo)
-    hi = np.where(_touches(pos, upper, 1) | _touches(neg, lower, -1), np.inf, hi)
+    lo = np.where(_touches(pos, lower) | _touches(neg, upper), -np.inf, lo)
+    hi = np.where(_touches(pos, upper) | _touches(neg, lower), np.inf, hi)
     width = np.maximum(np.abs(_finite(lower)), np.abs(_finite(upper)))
     magnitude = abs(A) @ width + np.abs(a)
     terms = np.diff(A.indptr).astype(float) + 1
@@ -37,7 +37,7 @@ def _finite(x: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(x), x, 0.0)
 
 
-def _touches(M: sp.csr_array, bound: np.ndarray, sign: int) -> np.ndarray:
+def _touches(M: sp.csr_array, bound: np.ndarray) -> np.ndarray:
     """Rows of ``M`` that put weight on an infinite entry of ``bound``."""
-    infinite = (np.isinf(bound)).astype(float)
+    infinite = np.isinf(bound).astype(float)
     return (abs(M) @ infinite) > 0

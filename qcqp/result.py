@@ -33,6 +33,9 @@ class Result:
         That point, by variable name.
     solver_value
         The solver's own optimal value of the relaxation (not a certificate).
+    lifted
+        The relaxation's lifted matrix ``P`` where a backend has one (``sdp``); read it
+        by variable with :class:`~qcqp.lifting.LiftIndex`.
     """
 
     backend: str
@@ -44,6 +47,7 @@ class Result:
     message: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
     certificate: Any = None
+    lifted: np.ndarray | None = None
 
     @property
     def gap(self) -> float:

@@ -101,3 +101,15 @@ def test_third_party_backend_registration():
         assert "box-only" in qcqp.BACKENDS.names()
     finally:
         qcqp.BACKENDS.unregister("box-only")
+
+
+def test_sdp_result_exposes_lifted_matrix_by_block():
+    p = qcqp.Problem()
+    x = p.variable("x", 2, lower=-1, upper=1)
+    z = p.variable("z", 1, lower=0, upper=2)
+    p.maximize(x[0] * x[1] + z[0] * x[0])
+    r = p.solve(backend="sdp")
+    P = qcqp.LiftIndex([x, z]).wrap(r.lifted)
+    assert P[1][0] == pytest.approx(1.0, abs=1e-6)
+    assert np.all(np.diag(P[x, x]) <= 1 + 1e-6)
+    assert np.all(np.linalg.eigvalsh(r.lifted) >= -1e-6)
