@@ -52,7 +52,7 @@ def solve_dual_clarabel(form: ShorForm, time_limit: float | None = None, verbose
     solver = clarabel.DefaultSolver(sp.csc_matrix((q.size, q.size)), q, A, b, cones, opts)
     sol = solver.solve()
     x = np.asarray(sol.x)
-    z = np.asarray(sol.z)[m_g:] / _svec_scale(form.dim)
+    z = np.asarray(sol.z)[m_g:] * _svec_scale(form.dim)  # svec: off-diagonals carry √2
     P = to_matrix(z, form.dim) if np.all(np.isfinite(z)) else None
     info = {"solver_status": str(sol.status), "iterations": sol.iterations,
             "solver_time": sol.solve_time}
