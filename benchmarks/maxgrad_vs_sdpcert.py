@@ -1,6 +1,6 @@
 """MAXGRAD (RSL18a) versus SDP-CERT (RSL18b) and LP on a one-hidden-layer digits net.
 
-MAXGRAD needs two-layer nets, so this trains one (64-32-10, same recipe and split as the
+MAXGRAD needs two-layer nets, so this trains one (64-h-10, same recipe and split as the
 shipped net) and certifies the first test points at several ε with: MAXGRAD's gradient
 bound (sdp), SDP-CERT (sdp), LP, and PGD as the upper limit. Prints a markdown table.
 Usage: ``python benchmarks/maxgrad_vs_sdpcert.py [--limit 30] [--eps 0.01 0.02 0.05]``
@@ -20,10 +20,11 @@ from qcqp.frontends.specs import linf_ball
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--limit", type=int, default=30)
+    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--hidden", type=int, default=16, help="hidden width of the 64-h-10 net")
     parser.add_argument("--eps", type=float, nargs="+", default=[0.01, 0.02, 0.05])
     args = parser.parse_args()
-    params, _, _ = train(sizes=(64, 32, 10))
+    params, _, _ = train(sizes=(64, args.hidden, 10))
     net = Network((params[0], params[2]), (params[1], params[3]), ("relu",))
     _, _, x_test, y_test = digits_split()
     print("| ε | PGD acc. | LP cert. | SDP-CERT cert. | MAXGRAD cert. | MAXGRAD s/inst | SDP-CERT s/inst |")
