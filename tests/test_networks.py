@@ -172,3 +172,20 @@ def test_lp_bounds_are_sound_and_tighter_than_crown():
     for (lo, hi), (clo, chi), pre in zip(tight, crown, pres):
         assert np.all(pre >= lo) and np.all(pre <= hi)
         assert np.all(lo >= clo) and np.all(hi <= chi)
+
+
+def test_torch_sequential_matches_torch():
+    torch = pytest.importorskip("torch")
+    from qcqp.frontends.loaders import from_torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 4),
+                                torch.nn.LeakyReLU(0.2), torch.nn.Linear(4, 3)).double()
+    net = from_torch(model)
+    assert net.activations == ("relu", "leaky_relu:0.2")
+    x = np.random.default_rng(0).random((7, 6))
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert np.abs(net.forward(x) - ref).max() < 1e-12
+    with pytest.raises(InputError, match="unsupported layer"):
+        from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Softplus()))
