@@ -124,7 +124,10 @@ def _execute(net, todo, methods, options, jobs, scheduler):
         for inst in todo:
             yield analyse_safely(net, inst, methods, options)
         return
-    from dask.distributed import Client, LocalCluster, as_completed
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise InputError("--jobs/--scheduler need dask: pip install 'qcqp-relax[dist]'") from None
 
     cluster = None if scheduler else LocalCluster(n_workers=jobs, threads_per_worker=1, dashboard_address=None)
     with Client(scheduler or cluster) as client:
