@@ -115,29 +115,33 @@ def _worst(bounds: list[list[float]]) -> float:
 
 
 def _solve(net: Network, inst: Instance, method: str, crown, pre, options: Options) -> dict:
-    """Tighten unproven atoms with a backend, hardest disjunct first; stop at the first failure."""
+    """Tighten unproven disjuncts with a backend, hardest first, atom by atom until one is
+    proven; stop at the first disjunct that stays unproven."""
     encoding = None
     bounds = [list(b) for b in crown]
     order = np.argsort([max(b) for b in bounds])
     reason = "certified"
     for k in order:
-        if max(bounds[k]) > 0:
-            continue
-        a, b = inst.disjuncts[k][0]
-        if encoding is None:
-            encoding = encode_network(net, inst.box, pre)
-        problem = encoding.linear_objective(a, b)
-        result = problem.solve(method, time_limit=options.time_limit, **options.backend_options)
-        if result.status in (Status.ERROR, Status.INFEASIBLE):
-            reason = f"{method} failed: {result.status.value} ({result.message})"
+        for j, (a, b) in enumerate(inst.disjuncts[k]):
+            if max(bounds[k]) > 0:
+                break
+            encoding = encoding or encode_network(net, inst.box, pre)
+            result = encoding.linear_objective(a, b).solve(method, time_limit=options.time_limit,
+                                                           **options.backend_options)
+            if result.status in (Status.ERROR, Status.INFEASIBLE):
+                return _bound_row(bounds, f"{method} failed: {result.status.value} ({result.message})")
+            bounds[k][j] = max(bounds[k][j], result.bound)
+            if result.point is not None and falsifies(net, inst, result.point["x"]):
+                return {"status": "falsified", "margin_bound": _worst(bounds),
+                        "counterexample": result.point["x"].tolist(), "reason": f"{method} counterexample"}
+        if max(bounds[k]) <= 0:
+            reason = f"{method} bound {max(bounds[k]):.4g} <= 0 for disjunct {k}"
             break
-        bounds[k][0] = max(bounds[k][0], result.bound)
-        if result.point is not None and falsifies(net, inst, result.point["x"]):
-            return {"status": "falsified", "margin_bound": _worst(bounds),
-                    "counterexample": result.point["x"].tolist(), "reason": f"{method} counterexample"}
-        if bounds[k][0] <= 0:
-            reason = f"{method} bound {bounds[k][0]:.4g} <= 0 for disjunct {k}"
-            break
+    return _bound_row(bounds, reason)
+
+
+def _bound_row(bounds: list[list[float]], reason: str) -> dict:
+    """The row for the bounds reached so far (certified if they already suffice)."""
     bound = _worst(bounds)
     return {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound,
             "reason": "certified" if bound > 0 else reason}

@@ -77,3 +77,20 @@ def test_bounds_do_not_depend_on_variable_order(seed, order):
         a, b = base.solve(backend=backend).bound, permuted.solve(backend=backend).bound
         if np.isfinite(a) or np.isfinite(b):
             assert a == pytest.approx(b, rel=1e-4, abs=1e-5), backend
+
+
+def test_conjunction_is_proven_by_any_of_its_atoms():
+    from conftest import random_net
+
+    from qcqp.app.certify import Instance
+    from qcqp.frontends.specs import linf_ball
+
+    net = random_net([3, 5, 3], 4)
+    x0 = np.full(3, 0.5)
+    y = net.forward(x0)
+    first, second = int(np.argmax(y)), int(np.argmin(y))
+    e = np.eye(3)
+    # unsafe: logit[second] >= logit[first] (reachable or not) AND logit[2] >= 1000 (unreachable)
+    inst = Instance(0, linf_ball(x0, 0.05), None, [[(e[first] - e[second], 0.0), (-e[2], 1000.0)]])
+    rows = analyse(net, inst, ["pgd", "lp", "sdp"], Options(pgd_steps=10, pgd_restarts=1))
+    assert all(r["status"] == "certified" for r in rows.values())
