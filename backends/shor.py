@@ -2,11 +2,15 @@
 
 ``max ⟨C, P⟩`` s.t. ``⟨E_r, P⟩ = 0``, ``⟨G_s, P⟩ <= 0``, ``P₀₀ = 1``, ``P ⪰ 0``, where each
 row is stored as coefficients on the upper triangle of ``P`` (see :mod:`qcqp.lifting`).
-Besides the IR's own constraints it adds, for every variable,
-``(x − l) ⊙ (x − u) <= 0`` (``diag P[x, x] <= (l + u) ⊙ P[x] − l ⊙ u``, which with ``P ⪰ 0``
-implies the bounds themselves), and for every
-complementarity its linear hull and ``f ⊙ g = 0``; so the SDP is never looser than the LP
-on networks.
+Besides the IR's own constraints it adds
+
+* for every variable ``(x − l) ⊙ (x − u) <= 0``, i.e. ``diag P[x, x] <= (l + u) ⊙ P[x] − l ⊙ u``,
+  which with ``P ⪰ 0`` implies the bounds themselves;
+* for every complementarity its linear hull and ``f ⊙ g = 0``;
+* for every pair of variables whose product the LP linearises per entry, the four lifted
+  McCormick inequalities (products of bound constraints).
+
+So the SDP is never looser than the LP: on networks (the hull) and on generic problems.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from qcqp import IR
-from qcqp.expr import Affine
+from qcqp.backends.linear import entry_pairs
+from qcqp.expr import Affine, Quadratic
 from qcqp.lifting import LiftIndex, lift, pair_rows_cols
 from qcqp.safe import EPS, lambda_min_lower, loosen_upper
 
@@ -51,12 +56,29 @@ def build_shor(ir: IR) -> ShorForm:
     for comp in ir.complementarities:
         eq.append(lift(comp.product(), dim))
         le.append(lift(comp.envelope(), dim))
+    le += _mccormick_rows(ir, x, dim)
     c = lift(ir.objective, dim).toarray().ravel()
     width = c.size
     E = sp.csr_array(sp.vstack(eq, format="csr")) if eq else sp.csr_array((0, width))
     G = sp.csr_array(sp.vstack(le, format="csr"))
     trace = 1.0 + math.fsum(np.maximum(ir.lower**2, ir.upper**2))
     return ShorForm(LiftIndex(ir.variables), c, E, G, float(np.nextafter(trace * (1 + 4 * EPS), np.inf)))
+
+
+def _mccormick_rows(ir: IR, x: Affine, dim: int) -> list:
+    """Lifted McCormick inequalities (products of bound constraints, RLT) for every pair
+    the LP linearises per entry, so the SDP is never looser than the LP there."""
+    pairs = set()
+    for expr in (ir.objective, *(con.expr for con in ir.constraints)):
+        if isinstance(expr, Quadratic):
+            pairs |= entry_pairs(expr, ir.n)
+    pairs = np.array(sorted((a, b) for a, b in pairs if a != b)).reshape(-1, 2)
+    if not pairs.size:
+        return []
+    xa, xb = x[pairs[:, 0]], x[pairs[:, 1]]
+    la, ua, lb, ub = ir.lower[pairs[:, 0]], ir.upper[pairs[:, 0]], ir.lower[pairs[:, 1]], ir.upper[pairs[:, 1]]
+    products = [(xa - la) * (xb - lb), (ua - xa) * (ub - xb), (xa - la) * (ub - xb), (ua - xa) * (xb - lb)]
+    return [lift(-product, dim) for product in products]  # each product >= 0
 
 
 def coefficients_to_matrix(coef: np.ndarray, dim: int) -> np.ndarray:

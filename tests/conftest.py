@@ -3,11 +3,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from qcqp.frontends.network import Network
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnistfc"
 os.environ.setdefault("MPLBACKEND", "Agg")
+# CI replays the same examples every run; locally hypothesis explores new ones.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def random_net(sizes, seed, scale=1.0) -> Network:

@@ -52,7 +52,8 @@ def test_every_backend_bound_is_below_found_margins(activation, seed, eps):
               for b in ("lp", "sdp", "sdp-fo")}
     if activation in PIECEWISE:
         bounds["exact"] = enc.linear_objective(c).solve(backend="exact").bound
-        assert bounds["lp"] <= bounds["exact"] + 1e-5 and bounds["sdp"] <= bounds["exact"] + 1e-5
+        tol = 2e-5 * (1 + abs(bounds["exact"]))  # the MILP's bound is loosened by 1e-6 relative
+        assert bounds["lp"] <= bounds["exact"] + tol and bounds["sdp"] <= bounds["exact"] + tol
     for backend, bound in bounds.items():
         assert bound <= found + 1e-7, (backend, bound, found)
 

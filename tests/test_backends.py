@@ -116,3 +116,12 @@ def test_sdp_fo_certificate_is_reverifiable():
     r = p.solve(backend="sdp-fo", iterations=200)
     qmap, _, _ = build_lagrangian(p.compile())
     assert certify_multipliers(qmap, r.certificate) == pytest.approx(r.bound, rel=1e-12)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(2, 4), quadratic=st.booleans())
+def test_sdp_never_looser_than_lp(seed, n, quadratic):
+    p, _, _ = random_qcqp(seed, n, quadratic)
+    sdp, lp = p.solve(backend="sdp"), p.solve(backend="lp")
+    if np.isfinite(lp.bound) and sdp.status == qcqp.Status.OPTIMAL:
+        assert at_most(sdp.bound, lp.bound, 1e-5)
