@@ -11,8 +11,6 @@ from qcqp.frontends.bounds import crown_bounds, interval_bounds
 from qcqp.frontends.network import Network
 from qcqp.frontends.specs import Box
 
-BOUND_METHODS = {"interval": interval_bounds, "crown": crown_bounds, "lp": lambda *args: lp_bounds(*args)}
-
 
 @dataclass
 class NetworkEncoding:
@@ -84,3 +82,6 @@ def lp_bounds(network: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np
             new_hi[j] = min(new_hi[j], enc.problem.solve(backend="lp").bound)
         bounds[k] = (new_lo, new_hi)
     return bounds
+
+
+BOUND_METHODS = {"interval": interval_bounds, "crown": crown_bounds, "lp": lp_bounds}
