@@ -97,7 +97,7 @@ def test_leaky_relu_relaxations_against_milp():
         assert enc.linear_objective(c).solve(backend="sdp").bound <= exact.bound + 1e-5
 
 
-@pytest.mark.parametrize("activation", ["sigmoid", "hardtanh"])
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
 def test_cli_certifies_other_activations(tmp_path, activation):
     net = net_with(activation, 2, sizes=(4, 6, 3))
     save_npz(net, tmp_path / "net.npz")
