@@ -77,9 +77,12 @@ def solve_primal_cvxpy(form: ShorForm, solver: str = "CLARABEL", **options):
     return status, float(t), np.asarray(y if y is not None else 0.0), np.asarray(mu), P.value, info
 
 
+MAX_DIM = 400  # beyond this Clarabel may spend minutes before its first iteration
+
+
 @register_backend("sdp")
 def solve_sdp(ir: IR, formulation: str = "dual", time_limit: float | None = None,
-              verbose: bool = False, **settings) -> Result:
+              verbose: bool = False, max_dim: int = MAX_DIM, **settings) -> Result:
     """Shor SDP relaxation with a rigorous bound.
 
     Parameters
@@ -89,9 +92,15 @@ def solve_sdp(ir: IR, formulation: str = "dual", time_limit: float | None = None
         ``"cvxpy"``: the primal with a PSD variable through cvxpy (slower; cross-check).
     time_limit
         Seconds for the solver; whatever multipliers it returns still give a valid bound.
+    max_dim
+        Refuse lifted matrices larger than this: an interior-point solver needs memory
+        and time far beyond a first-order method there (use ``sdp-fo``).
     settings
         Extra Clarabel settings (e.g. ``tol_gap_rel=1e-9``).
     """
+    if ir.n + 1 > max_dim:
+        raise InputError(f"sdp: the lifted matrix would be {ir.n + 1} x {ir.n + 1} (> max_dim={max_dim}); "
+                         "use sdp-fo for problems this large (or, in Python, solve(..., max_dim=N) to try anyway)")
     start = time.perf_counter()
     form = build_shor(ir)
     built = time.perf_counter()

@@ -113,3 +113,11 @@ def test_sdp_result_exposes_lifted_matrix_by_block():
     assert P[1][0] == pytest.approx(1.0, abs=1e-6)
     assert np.all(np.diag(P[x, x]) <= 1 + 1e-6)
     assert np.all(np.linalg.eigvalsh(r.lifted) >= -1e-6)
+
+
+def test_sdp_refuses_oversized_lifting_with_advice():
+    p = qcqp.Problem()
+    x = p.variable("x", 450, lower=0, upper=1)
+    p.maximize(x.sum())
+    with pytest.raises(qcqp.InputError, match="use sdp-fo"):
+        p.solve(backend="sdp")
