@@ -16,7 +16,7 @@ import numpy as np
 
 from qcqp import InputError, Status
 from qcqp.frontends.bounds import interval_bounds, linear_objective_bound
-from qcqp.frontends.encode import BOUND_METHODS, encode_network
+from qcqp.frontends.encode import BOUND_METHODS, NetworkEncoding, encode_network
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
 from qcqp.frontends.specs import Box
@@ -92,6 +92,13 @@ def analyse(net: Network, inst: Instance, methods: list[str], options: Options) 
     crown = [[linear_objective_bound(net, a, pre, inst.box.lower, inst.box.upper) + b for a, b in atoms]
              for atoms in inst.disjuncts]
     shared = time.perf_counter() - start
+    encodings: list[NetworkEncoding] = []  # built on first need, then shared by all methods
+
+    def encoding() -> NetworkEncoding:
+        if not encodings:
+            encodings.append(encode_network(net, inst.box, pre))
+        return encodings[0]
+
     rows = {}
     for method in methods:
         begin = time.perf_counter()
@@ -104,7 +111,7 @@ def analyse(net: Network, inst: Instance, methods: list[str], options: Options) 
             row |= {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound,
                     "reason": "bound propagation" if bound > 0 else "no counterexample found"}
         else:
-            row |= _solve(net, inst, method, crown, pre, options)
+            row |= _solve(net, inst, method, crown, encoding, options)
         row["time_s"] = shared + time.perf_counter() - begin
         rows[method] = row
     return rows
@@ -114,10 +121,9 @@ def _worst(bounds: list[list[float]]) -> float:
     return float(min(max(atom_bounds) for atom_bounds in bounds))
 
 
-def _solve(net: Network, inst: Instance, method: str, crown, pre, options: Options) -> dict:
+def _solve(net: Network, inst: Instance, method: str, crown, encoding, options: Options) -> dict:
     """Tighten unproven disjuncts with a backend, hardest first, atom by atom until one is
     proven; stop at the first disjunct that stays unproven."""
-    encoding = None
     bounds = [list(b) for b in crown]
     order = np.argsort([max(b) for b in bounds])
     reason = "certified"
@@ -125,8 +131,7 @@ def _solve(net: Network, inst: Instance, method: str, crown, pre, options: Optio
         for j, (a, b) in enumerate(inst.disjuncts[k]):
             if max(bounds[k]) > 0:
                 break
-            encoding = encoding or encode_network(net, inst.box, pre)
-            result = encoding.linear_objective(a, b).solve(method, time_limit=options.time_limit,
+            result = encoding().linear_objective(a, b).solve(method, time_limit=options.time_limit,
                                                            **options.backend_options)
             if result.status in (Status.ERROR, Status.INFEASIBLE):
                 return _bound_row(bounds, f"{method} failed: {result.status.value} ({result.message})")

@@ -44,7 +44,7 @@ class QuadMap:
     def n(self) -> int:
         return self.A.shape[1]
 
-    def at_center(self) -> np.ndarray:
+    def at_center(self) -> tuple[np.ndarray, np.ndarray]:
         """``ρ(0)`` and a bound on the magnitude of its summands."""
         value, magnitude = self.a.copy(), np.abs(self.a)
         for t in self.terms:

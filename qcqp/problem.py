@@ -11,6 +11,7 @@ from qcqp.constraints import Complementarity, Constraint
 from qcqp.errors import InputError
 from qcqp.expr import Affine, Expression, Quadratic, as_expression
 from qcqp.interval import affine_bounds
+from qcqp.registry import BACKENDS
 from qcqp.result import Result
 from qcqp.variables import Variable
 
@@ -159,8 +160,6 @@ class Problem:
 
     def solve(self, backend: str = "sdp", **options) -> Result:
         """Relax and solve with a registered backend (``"lp"``, ``"sdp"``, ``"sdp-fo"``, ``"exact"``)."""
-        from qcqp.registry import BACKENDS
-
         solver = BACKENDS.get(backend)
         ir = self.compile()
         result = solver(ir, **options)
