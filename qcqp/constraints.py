@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qcqp.errors import InputError
-from qcqp.expr import Affine, Quadratic, as_expression, vstack
+from qcqp.expr import Affine, Quadratic, as_expression, joint_scope, vstack
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class Complementarity:
             raise InputError("complementarity needs two affine expressions")
         if f.size != g.size:
             raise InputError(f"complementarity sizes differ: {f.size} and {g.size}")
+        joint_scope(f, g)
         object.__setattr__(self, "f", f)
         object.__setattr__(self, "g", g)
         if self.diff_bounds is not None:

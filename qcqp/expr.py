@@ -43,12 +43,28 @@ def _constant_array(value, what: str) -> np.ndarray:
 
 
 class Expression:
-    """Common operator surface of affine and quadratic expressions."""
+    """Common operator surface of affine and quadratic expressions.
+
+    ``scope`` is the :class:`~qcqp.problem.Problem` whose variables the expression uses
+    (``None`` for constants): column ``k`` means different variables in different
+    problems, so combining two scopes raises instead of silently aliasing by index.
+    """
 
     __array_ufunc__ = None  # make numpy defer ``W @ x`` and ``2 * x`` to us
     __hash__ = None  # type: ignore[assignment]
 
     size: int
+    scope: object | None
+
+    def columns(self) -> np.ndarray:
+        """Indices of the variables this expression depends on."""
+        raise NotImplementedError
+
+    def variable_names(self) -> list[str]:
+        """Names of the scope's variable blocks this expression uses."""
+        used = set(self.columns().tolist())
+        return [var.name for var in getattr(self.scope, "variables", ())
+                if used.intersection(range(var.offset, var.offset + var.size))]
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -71,6 +87,9 @@ class Expression:
 
     def __rmul__(self, other: Operand):
         return self * other
+
+    def __pow__(self, power):
+        raise TypeError("only an affine expression can be squared (x**2); a quadratic's square has degree 4")
 
     def __truediv__(self, other: Operand):
         if isinstance(other, Expression):
@@ -99,12 +118,16 @@ class Expression:
 class Affine(Expression):
     """``A v + a``: ``A`` is sparse ``(m, n)``, ``a`` has length ``m``."""
 
-    def __init__(self, A, a, scalar: bool = False):
+    def __init__(self, A, a, scalar: bool = False, scope: object | None = None):
         self.A = _csr(A)
         self.a = np.asarray(a, dtype=float).reshape(-1)
         if self.A.shape[0] != self.a.size:
             raise InputError(f"affine map has {self.A.shape[0]} rows but offset has {self.a.size}")
         self._scalar = scalar and self.a.size == 1
+        self.scope = scope
+
+    def columns(self) -> np.ndarray:
+        return np.unique(self.A.indices)
 
     @classmethod
     def constant(cls, value) -> Affine:
@@ -121,20 +144,20 @@ class Affine(Expression):
         return self.A.shape[1]
 
     def padded(self, n: int) -> Affine:
-        return Affine(_pad(self.A, n), self.a, self._scalar)
+        return Affine(_pad(self.A, n), self.a, self._scalar, self.scope)
 
     def evaluate(self, v: np.ndarray) -> np.ndarray:
         return self.A @ v[: self.n] + self.a
 
     def sum(self) -> Affine:
         ones = sp.csr_array(np.ones((1, self.size)))
-        return Affine(ones @ self.A, [self.a.sum()], scalar=True)
+        return Affine(ones @ self.A, [self.a.sum()], scalar=True, scope=self.scope)
 
     def __getitem__(self, index) -> Affine:
         rows = np.arange(self.size)[index]
         scalar = np.ndim(rows) == 0
         rows = np.atleast_1d(rows)
-        return Affine(self.A[rows], self.a[rows], scalar=scalar)
+        return Affine(self.A[rows], self.a[rows], scalar=scalar, scope=self.scope)
 
     def __add__(self, other: Operand):
         other = as_expression(other)
@@ -143,19 +166,25 @@ class Affine(Expression):
         m = _broadcast_size(self, other, "+")
         n = max(self.n, other.n)
         left, right = self._broadcast(m).padded(n), other._broadcast(m).padded(n)
-        return Affine(left.A + right.A, left.a + right.a, scalar=self._scalar and other._scalar)
+        return Affine(left.A + right.A, left.a + right.a, scalar=self._scalar and other._scalar,
+                      scope=joint_scope(self, other))
 
     def __mul__(self, other: Operand):
         if isinstance(other, Expression):
             return Quadratic.product(self, as_expression(other))
         factor = _constant_array(other, "coefficient")
         if factor.ndim == 0:
-            return Affine(self.A * float(factor), self.a * float(factor), self._scalar)
+            return Affine(self.A * float(factor), self.a * float(factor), self._scalar, self.scope)
         factor = factor.reshape(-1)
         m = _broadcast_size(self, Affine.constant(factor), "*")
         base = self._broadcast(m)
         D = sp.diags_array(np.broadcast_to(factor, (m,)))
-        return Affine(D @ base.A, base.a * factor)
+        return Affine(D @ base.A, base.a * factor, scope=self.scope)
+
+    def __pow__(self, power) -> Quadratic:
+        if not (isinstance(power, Real) and power == 2):
+            raise TypeError(f"only the square (**2) of an expression is quadratic, got **{power!r}")
+        return self * self
 
     def __matmul__(self, other: Operand):
         if isinstance(other, Expression):
@@ -167,7 +196,7 @@ class Affine(Expression):
         if matrix.shape[0] != self.size:
             raise InputError(f"shapes ({self.size},) and {matrix.shape} are not aligned for @")
         if matrix.ndim == 1:
-            return Affine(sp.csr_array(matrix[None, :]) @ self.A, [matrix @ self.a], scalar=True)
+            return Affine(sp.csr_array(matrix[None, :]) @ self.A, [matrix @ self.a], scalar=True, scope=self.scope)
         return _left_multiply(matrix.T, self)
 
     def __rmatmul__(self, other: Operand):
@@ -182,7 +211,7 @@ class Affine(Expression):
         if self.size == m:
             return self
         rows = np.zeros(m, dtype=int)
-        return Affine(self.A[rows], self.a[rows])
+        return Affine(self.A[rows], self.a[rows], scope=self.scope)
 
     def __repr__(self) -> str:
         return f"Affine(size={self.size}, nnz={self.A.nnz})"
@@ -207,6 +236,11 @@ class Quadratic(Expression):
         self.affine = affine
         self.products = tuple(products)
         self._scalar = affine._scalar
+        self.scope = joint_scope(affine, *(side for t in self.products for side in (t.left, t.right)))
+
+    def columns(self) -> np.ndarray:
+        parts = [self.affine.columns()] + [side.columns() for t in self.products for side in (t.left, t.right)]
+        return np.unique(np.concatenate(parts))
 
     @classmethod
     def product(cls, left: Affine, right: Expression) -> Quadratic:
@@ -215,7 +249,7 @@ class Quadratic(Expression):
         m = _broadcast_size(left, right, "*")
         scalar = left._scalar and right._scalar
         left, right = left._broadcast(m), right._broadcast(m)
-        zero = Affine(sp.csr_array((m, 0)), np.zeros(m), scalar=scalar)
+        zero = Affine(sp.csr_array((m, 0)), np.zeros(m), scalar=scalar, scope=joint_scope(left, right))
         return cls(zero, (Product(sp.eye_array(m, format="csr"), left, right),))
 
     @property
@@ -236,7 +270,7 @@ class Quadratic(Expression):
         return value
 
     def _map_rows(self, M: sp.csr_array, scalar: bool) -> Quadratic:
-        affine = Affine(M @ self.affine.A, M @ self.affine.a, scalar=scalar)
+        affine = Affine(M @ self.affine.A, M @ self.affine.a, scalar=scalar, scope=self.affine.scope)
         return Quadratic(affine, tuple(Product(M @ t.S, t.left, t.right) for t in self.products))
 
     def sum(self) -> Quadratic:
@@ -250,6 +284,7 @@ class Quadratic(Expression):
 
     def __add__(self, other: Operand) -> Quadratic:
         other = as_expression(other)
+        joint_scope(self, other)
         m = _broadcast_size(self, other, "+")
         other_q = other if isinstance(other, Quadratic) else Quadratic(other)
         left, right = self._broadcast(m), other_q._broadcast(m)
@@ -289,7 +324,18 @@ class Quadratic(Expression):
 
 def _left_multiply(matrix: np.ndarray, expr: Affine) -> Affine:
     M = _csr(matrix)
-    return Affine(M @ expr.A, matrix @ expr.a)
+    return Affine(M @ expr.A, matrix @ expr.a, scope=expr.scope)
+
+
+def joint_scope(*exprs: Expression) -> object | None:
+    """The one Problem that the variables of ``exprs`` belong to (``None``: constants only)."""
+    owners = [e for e in exprs if e.scope is not None]
+    for other in owners[1:]:
+        if other.scope is not owners[0].scope:
+            mine, theirs = owners[0].variable_names(), other.variable_names()
+            raise InputError(f"cannot combine variables of two Problems: {', '.join(map(repr, mine))} and "
+                             f"{', '.join(map(repr, theirs))} were created by different Problem objects")
+    return owners[0].scope if owners else None
 
 
 def _broadcast_size(left: Expression, right: Expression, op: str) -> int:
@@ -302,11 +348,19 @@ def _broadcast_size(left: Expression, right: Expression, op: str) -> int:
     raise InputError(f"shapes ({left.size},) and ({right.size},) do not match for {op}")
 
 
+def sum_squares(expr: Operand) -> Quadratic:
+    """``Σ_i expr_i²`` (as in cvxpy), a scalar quadratic."""
+    expr = as_expression(expr)
+    if not isinstance(expr, Affine):
+        raise TypeError("sum_squares needs an affine expression")
+    return (expr * expr).sum()
+
+
 def vstack(parts: list[Affine]) -> Affine:
     """Stack affine expressions row-wise (padded to a common number of variables)."""
     n = max(part.n for part in parts)
     return Affine(sp.vstack([part.padded(n).A for part in parts], format="csr"),
-                  np.concatenate([part.a for part in parts]))
+                  np.concatenate([part.a for part in parts]), scope=joint_scope(*parts))
 
 
 def as_expression(value: Operand) -> Affine | Quadratic:

@@ -38,10 +38,6 @@ class IR:
     def n(self) -> int:
         return self.lower.size
 
-    @property
-    def is_bounded(self) -> bool:
-        return bool(np.all(np.isfinite(self.lower)) and np.all(np.isfinite(self.upper)))
-
     def require_bounds(self, backend: str) -> None:
         """Raise a clear error naming the first unbounded variable."""
         for var in self.variables:
@@ -99,7 +95,7 @@ class Problem:
         if any(var.name == name for var in self.variables):
             raise InputError(f"variable name {name!r} is already used")
         size = int(np.prod(shape)) if isinstance(shape, tuple) else shape
-        var = Variable(name, size, self.n, lower, upper)
+        var = Variable(name, size, self.n, lower, upper, scope=self)
         self.variables.append(var)
         return var
 
@@ -111,6 +107,7 @@ class Problem:
 
     def _set_objective(self, expr, sign: int) -> None:
         expr = as_expression(expr)
+        self._check_scope(expr, "the objective")
         if expr.size != 1:
             raise InputError(f"the objective must be scalar, got size {expr.size}")
         self._objective = expr if isinstance(expr, Quadratic) else Quadratic(expr)
@@ -126,8 +123,16 @@ class Problem:
                 raise TypeError(
                     f"subject_to expects constraints such as `x <= 1`, got {type(con).__name__}"
                 )
+            for expr in _expressions(con):
+                self._check_scope(expr, f"constraint {con.name or name or f'c{len(self.constraints)}'!r}")
             label = name if name and len(constraints) == 1 else (f"{name}{k}" if name else "")
             self.constraints.append(con.named(con.name or label or f"c{len(self.constraints)}"))
+
+    def _check_scope(self, expr: Expression, what: str) -> None:
+        if expr.scope is not None and expr.scope is not self:
+            names = ", ".join(map(repr, expr.variable_names()))
+            raise InputError(f"{what} uses variable {names} of another Problem; create it with this "
+                             "Problem's .variable()")
 
     def compile(self) -> IR:
         """Validate and lower to the :class:`IR` that backends consume."""
@@ -137,16 +142,12 @@ class Problem:
         n = self.n
         objective = self._objective if self._objective is not None else Quadratic(Affine.constant(0.0))
         _check_finite(objective, "objective")
-        if objective.n > n:
-            raise InputError("the objective uses a variable from another Problem")
         lower = np.concatenate([var.lower for var in self.variables])
         upper = np.concatenate([var.upper for var in self.variables])
         plain, comps = [], []
         for con in self.constraints:
             for expr in _expressions(con):
                 _check_finite(expr, f"constraint {con.name!r}")
-                if expr.n > n:
-                    raise InputError(f"constraint {con.name!r} uses a variable from another Problem")
             if isinstance(con, Complementarity):
                 comps.append(_pad_complementarity(con, n, lower, upper))
             else:

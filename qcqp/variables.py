@@ -30,7 +30,7 @@ class Variable(Affine):
     takes part in arithmetic directly.
     """
 
-    def __init__(self, name: str, size: int, offset: int, lower=None, upper=None):
+    def __init__(self, name: str, size: int, offset: int, lower=None, upper=None, scope: object | None = None):
         if not name or not isinstance(name, str):
             raise InputError("a variable needs a non-empty string name")
         if int(size) != size or size < 1:
@@ -38,7 +38,7 @@ class Variable(Affine):
         size = int(size)
         A = sp.csr_array((np.ones(size), (np.arange(size), offset + np.arange(size))),
                          shape=(size, offset + size))
-        super().__init__(A, np.zeros(size))
+        super().__init__(A, np.zeros(size), scope=scope)
         self.name = name
         self.offset = offset
         self.lower = _bound_array(lower, size, name, "lower", -np.inf)
