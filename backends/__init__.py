@@ -1,2 +1,5 @@
-"""Relaxations and solvers. Each backend is a function ``solve(ir, **options) -> Result``
-registered under its name (``lp``, ``sdp``, ``exact``) and advertised as an entry point."""
+"""Relaxations and solvers. Each backend is a :class:`qcqp.Backend` registered under its name
+(``lp``, ``sdp``, ``sdp-fo``, ``exact``) when its module is imported, which happens on the
+first lookup in :data:`qcqp.BACKENDS`."""
+
+from qcqp.backends import exact, lp, sdp, sdp_fo  # noqa: F401  (registers the built-in backends)

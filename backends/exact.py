@@ -7,6 +7,9 @@
   relaxation at every node (bisection on the variable with the largest McCormick gap,
   or a split of a violated complementarity). The bound is the largest rigorous node
   bound still open; feasible points found on the way are checked on the IR itself.
+
+"Infeasible" is reported only when every leaf of the search carries a verified Farkas
+certificate (an infeasible MILP is re-proven this way, splitting complementarities).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from qcqp import IR, InputError, Result, Status, register_backend
+from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
+from qcqp.backend import package
+from qcqp.backends.highs import solve_linear_model
 from qcqp.backends.linear import build_linear_model, widen_columns
-from qcqp.backends.lp import solve_linear_model, solve_lp
 from qcqp.safe import loosen_upper
 
 FEASIBILITY = 1e-7
@@ -29,36 +33,39 @@ MILP_TOLERANCE = 1e-6  # HiGHS feasibility tolerances, charged against its dual 
 
 
 @register_backend("exact")
-def solve_exact(ir: IR, time_limit: float = 120.0, gap: float = 1e-7, node_limit: int = 20000) -> Result:
-    """Exact optimum (within ``gap``) by MILP or spatial branch and bound.
+class Exact(Backend):
+    """Exact optimum (within ``gap``) by MILP or spatial branch and bound."""
 
-    Parameters
-    ----------
-    time_limit
-        Seconds; on time-out the result has status ``bound`` and a valid, looser bound.
-    gap
-        Relative optimality gap at which to stop.
-    node_limit
-        Branch-and-bound nodes (spatial search only).
-    """
-    start = time.perf_counter()
-    for con in ir.constraints:
-        if con.approximation:
-            raise InputError(f"exact cannot solve constraint {con.name!r}: it is {con.approximation}; "
-                             "use lp, sdp or sdp-fo for a bound")
-    linear = not ir.objective.products and all(con.is_linear for con in ir.constraints)
-    result = _milp(ir, time_limit, gap) if linear else _branch_and_bound(ir, time_limit, gap, node_limit)
-    result.stats["solve_time"] = time.perf_counter() - start
-    return result
+    name = "exact"
+
+    def solve(self, relaxation: Relaxation, time_limit: float = 120.0, gap: float = 1e-7,
+              node_limit: int = 20000) -> Result:
+        """Solve to optimality.
+
+        Parameters
+        ----------
+        time_limit
+            Seconds; on time-out the result has status ``bound`` and a valid, looser bound.
+        gap
+            Relative optimality gap at which to stop.
+        node_limit
+            Branch-and-bound nodes (spatial search, and the proof of an infeasible MILP).
+        """
+        ir = relaxation.ir
+        for con in ir.constraints:
+            if con.approximation:
+                raise InputError(f"exact cannot solve constraint {con.name!r}: it is {con.approximation}; "
+                                 "use lp, sdp or sdp-fo for a bound")
+        ir.require_bounds("exact")
+        linear = not ir.objective.products and all(con.is_linear for con in ir.constraints)
+        if linear and ir.complementarities:
+            return _milp(ir, time_limit, gap, node_limit)
+        return _branch_and_bound(ir, time_limit, gap, node_limit)
 
 
-def _milp(ir: IR, time_limit: float, gap: float) -> Result:
-    ir.require_bounds("exact")
+def _milp(ir: IR, time_limit: float, gap: float, node_limit: int) -> Result:
+    """One binary per complementarity row (big-M from the bounds on ``f − g``), by HiGHS."""
     n, binaries = ir.n, sum(comp.size for comp in ir.complementarities)
-    if binaries == 0:  # a plain LP: its relaxation is exact, with the LP's rigorous dual bound
-        result = solve_lp(ir, time_limit=time_limit)
-        result.backend, result.stats["method"] = "exact", "lp"
-        return result
     width = n + binaries
     blocks = [(widen_columns(con.expr.A, width), np.full(con.size, -np.inf) if con.sense == "<=" else -con.expr.a,
                -con.expr.a) for con in ir.constraints]
@@ -86,44 +93,41 @@ def _milp(ir: IR, time_limit: float, gap: float) -> Result:
                options={"time_limit": float(time_limit), "mip_rel_gap": gap, "disp": False})
     constant = float(ir.objective.affine.a[0])
     dual = getattr(res, "mip_dual_bound", None)
-    if res.status == 2:
-        return Result("exact", Status.INFEASIBLE, ir.user_value(-np.inf), message=res.message)
+    if res.status == 2:  # HiGHS's claim is re-proven leaf by leaf with verified Farkas rays
+        result = _branch_and_bound(ir, time_limit, gap, node_limit)
+        result.stats["milp"] = "HiGHS reported infeasible"
+        return result
     if dual is None or not np.isfinite(dual):
-        return Result("exact", Status.ERROR, ir.user_value(np.inf), message=res.message)
+        return package(ir, "exact", Status.ERROR, np.inf, message=res.message)
     upper = -dual + constant
     upper = loosen_upper(upper + MILP_TOLERANCE * (1 + abs(upper)))
-    value = point = None
-    if res.x is not None:
-        v = np.clip(res.x[:n], ir.lower, ir.upper)
-        if ir.max_violation(v) <= 1e-5:
-            value, point = ir.user_value(ir.objective_value(v)), ir.split(v)
     status = Status.OPTIMAL if res.status == 0 else Status.BOUND
-    return Result("exact", status, ir.user_value(upper), value=value, point=point,
-                  solver_value=ir.user_value(-res.fun + constant) if res.fun is not None else None,
-                  message=res.message, stats={"method": "milp", "binaries": binaries})
+    return package(ir, "exact", status, upper, res.x, None if res.fun is None else -res.fun + constant,
+                   tolerance=1e-5, message=res.message, stats={"method": "milp", "binaries": binaries})
 
 
 def _branch_and_bound(ir: IR, time_limit: float, gap: float, node_limit: int) -> Result:
-    ir.require_bounds("exact")
+    """Best-first search; a node is pruned only by its rigorous bound or a verified Farkas ray."""
     start = time.perf_counter()
     counter = itertools.count()
     best_value, best_point = -np.inf, None
     heap: list = []
+    proofs: list = []  # verified infeasibility certificates of pruned nodes
 
     def evaluate(lower, upper, fixings):
         nonlocal best_value, best_point
         model = build_linear_model(ir, lower, upper, fixings)
         sol = solve_linear_model(model)
-        status, bound, x = sol.status, sol.bound, sol.x
-        if status == Status.INFEASIBLE:
+        if sol.status == Status.INFEASIBLE:
+            proofs.append({"lower": lower, "upper": upper, "fixings": fixings, **sol.certificate})
             return
-        if x is not None:
-            v = np.clip(x[: ir.n], lower, upper)
+        if sol.x is not None:
+            v = np.clip(sol.x[: ir.n], lower, upper)
             if ir.max_violation(v) <= FEASIBILITY:
                 value = ir.objective_value(v)
                 if value > best_value:
                     best_value, best_point = value, v
-        heapq.heappush(heap, (-bound, next(counter), lower, upper, fixings, model, x))
+        heapq.heappush(heap, (-sol.bound, next(counter), lower, upper, fixings, model, sol.x))
 
     evaluate(ir.lower.copy(), ir.upper.copy(), ())
     nodes, finished = 1, True
@@ -135,7 +139,7 @@ def _branch_and_bound(ir: IR, time_limit: float, gap: float, node_limit: int) ->
             finished = False
             break
         _, _, lower, upper, fixings, model, x = heapq.heappop(heap)
-        children = _branch(ir, lower, upper, fixings, model, x)
+        children = _branch(ir, lower, upper, fixings, model, x) if x is not None else None
         if children is None:  # nothing left to split: the node bound is as good as it gets
             heapq.heappush(heap, (-top, next(counter), lower, upper, fixings, model, x))
             finished = False
@@ -144,11 +148,13 @@ def _branch_and_bound(ir: IR, time_limit: float, gap: float, node_limit: int) ->
             evaluate(*child)
             nodes += 1
     upper_bound = max([best_value] + [-entry[0] for entry in heap])
+    stats = {"method": "branch-and-bound", "nodes": nodes, "infeasible_nodes": len(proofs)}
+    if finished and best_point is None and not heap:
+        return package(ir, "exact", Status.INFEASIBLE, -np.inf, stats=stats,
+                       message=f"infeasible: all {len(proofs)} leaves carry verified Farkas certificates",
+                       certificate={"leaves": proofs})
     status = Status.OPTIMAL if finished else Status.BOUND
-    value = None if best_point is None else ir.user_value(best_value)
-    return Result("exact", status, ir.user_value(upper_bound), value=value,
-                  point=None if best_point is None else ir.split(best_point),
-                  stats={"method": "branch-and-bound", "nodes": nodes})
+    return package(ir, "exact", status, upper_bound, best_point, tolerance=FEASIBILITY, stats=stats)
 
 
 def _branch(ir: IR, lower, upper, fixings, model, x):

@@ -15,12 +15,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from qcqp import IR, InputError
-from qcqp.expr import Affine, Product, Quadratic
+from qcqp.expr import Affine, Quadratic
 from qcqp.interval import affine_bounds
-from qcqp.lifting import homogenize, lift, pair_rows_cols
-
-EXPAND_PAIRS_PER_ROW = 8
-EXPAND_PAIRS_ALWAYS = 5000
+from qcqp.lifting import expands, lift, pair_rows_cols
 
 
 @dataclass
@@ -137,27 +134,6 @@ class _Builder:
         keep = ~constant
         M = sp.csr_array((K.data[keep], (K.row[keep], col[keep])), shape=(K.shape[0], self.width))
         return M, m
-
-
-def expands(term: Product, n: int) -> bool:
-    """Linearise this product per entry (short rows) rather than per row?"""
-    L, R = homogenize(term.left.padded(n)), homogenize(term.right.padded(n))
-    pairs = int(np.sum(np.diff(L.indptr) * np.diff(R.indptr)))
-    return pairs <= max(EXPAND_PAIRS_PER_ROW * L.shape[0], EXPAND_PAIRS_ALWAYS)
-
-
-def entry_pairs(quad: Quadratic, n: int) -> set[tuple[int, int]]:
-    """Variable pairs ``(a, b)``, ``a <= b``, whose products the LP linearises per entry."""
-    pairs: set[tuple[int, int]] = set()
-    zero = Affine(sp.csr_array((quad.size, n)), np.zeros(quad.size))
-    rows_of, cols_of = pair_rows_cols(n + 1)
-    for term in quad.products:
-        if expands(term, n):
-            K = lift(Quadratic(zero, (term,)), n + 1).tocoo()
-            a, b = rows_of[K.col], cols_of[K.col]
-            keep = a > 0
-            pairs |= set(zip((a[keep] - 1).tolist(), (b[keep] - 1).tolist()))
-    return pairs
 
 
 def build_linear_model(ir: IR, lower=None, upper=None, fixings=()) -> LinearModel:

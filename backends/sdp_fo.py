@@ -20,10 +20,12 @@ import numpy as np
 import scipy.linalg as la
 from scipy.sparse.linalg import LinearOperator, lobpcg
 
-from qcqp import IR, Result, Status, register_backend
+from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
+from qcqp.backend import package
+from qcqp.backends.highs import LPSolution, solve_linear_model
 from qcqp.backends.lagrangian import QuadMap, build_lagrangian
 from qcqp.backends.linear import build_linear_model
-from qcqp.backends.lp import solve_linear_model
+from qcqp.optim import Adam
 from qcqp.safe import EPS, lambda_min_lower, loosen_upper
 
 DENSE_LIMIT = 700
@@ -131,19 +133,7 @@ def _value_and_gradient(qmap: QuadMap, rho0: np.ndarray, mult: Multipliers, eige
     return value, -d_w[1:1 + m_le], -d_w[1 + m_le:], d_kappa
 
 
-class _Adam:
-    def __init__(self, size: int, lr: float):
-        self.m, self.v, self.t, self.lr = np.zeros(size), np.zeros(size), 0, lr
-
-    def step(self, grad: np.ndarray, lr_scale: float) -> np.ndarray:
-        self.t += 1
-        self.m = 0.9 * self.m + 0.1 * grad
-        self.v = 0.999 * self.v + 0.001 * grad**2
-        m_hat, v_hat = self.m / (1 - 0.9**self.t), self.v / (1 - 0.999**self.t)
-        return self.lr * lr_scale * m_hat / (np.sqrt(v_hat) + 1e-12)
-
-
-def _lp_multipliers(ir: IR, m_le: int, m_eq: int) -> Multipliers | None:
+def _lp_multipliers(ir: IR, lp: LPSolution, m_le: int, m_eq: int) -> Multipliers | None:
     """The LP relaxation's multipliers, when its rows are exactly our linear rows.
 
     That holds when every product sits in a complementarity (networks): the LP is then
@@ -152,19 +142,18 @@ def _lp_multipliers(ir: IR, m_le: int, m_eq: int) -> Multipliers | None:
     """
     if ir.objective.products or not all(con.is_linear for con in ir.constraints):
         return None
-    sol = solve_linear_model(build_linear_model(ir))
-    if sol.y_ub is None or sol.y_ub.size != m_le:
+    if lp.y_ub is None or lp.y_ub.size != m_le:
         return None
     products = sum(comp.size for comp in ir.complementarities)
-    return Multipliers(np.maximum(sol.y_ub, 0.0), np.concatenate([sol.y_eq, np.zeros(products)]),
+    return Multipliers(np.maximum(lp.y_ub, 0.0), np.concatenate([lp.y_eq, np.zeros(products)]),
                        np.zeros(ir.n + 1))
 
 
-def _initial(qmap: QuadMap, ir: IR, m_le: int, m_eq: int, init: str) -> Multipliers:
-    """Multipliers from the LP (``init="lp"``, where it applies) or zero, then ``κ`` making
-    ``diag κ − M`` diagonally dominant (Gershgorin), so the first bound is already valid
-    and, from the LP, equal to the LP's."""
-    mult = _lp_multipliers(ir, m_le, m_eq) if init == "lp" else None
+def _initial(qmap: QuadMap, ir: IR, lp: LPSolution | None, m_le: int, m_eq: int) -> Multipliers:
+    """Multipliers from the LP (where it applies) or zero, then ``κ`` making ``diag κ − M``
+    diagonally dominant (Gershgorin), so the first bound is already valid and, from the LP,
+    equal to the LP's."""
+    mult = _lp_multipliers(ir, lp, m_le, m_eq) if lp is not None else None
     mult = mult or Multipliers(np.zeros(m_le), np.zeros(m_eq), np.zeros(qmap.n + 1))
     w = mult.weights()
     M, _ = _dense_M(qmap, w)
@@ -173,67 +162,93 @@ def _initial(qmap: QuadMap, ir: IR, m_le: int, m_eq: int, init: str) -> Multipli
     return mult
 
 
-@register_backend("sdp-fo")
-def solve_sdp_fo(ir: IR, iterations: int = 2000, time_limit: float | None = 60.0, lr: float = 0.1,
-                 patience: int = 500, eig: str = "auto", init: str = "lp", check_every: int | None = None,
-                 verbose: bool = False) -> Result:
-    """First-order SDP dual with an any-time rigorous bound.
+@dataclass(frozen=True)
+class LagrangianRelaxation(Relaxation):
+    """The IR's Lagrangian as matrix-free quadratic maps (row 0 is the objective)."""
 
-    Parameters
-    ----------
-    iterations, time_limit, patience
-        Stop after this many steps, seconds, or steps without a 1e-6 relative improvement
-        of the estimated dual value.
-    lr
-        Adam step relative to the scale of the multipliers.
-    eig
-        ``"dense"``, ``"iterative"`` (LOBPCG) or ``"auto"`` (dense up to 700 variables).
-    init
-        ``"lp"``: start from the LP relaxation's multipliers where they apply, so the
-        result is never worse than ``lp``; ``"zero"``: from ``λ = ν = 0``.
-    check_every
-        Steps between rigorous evaluations (default 25 dense, 100 iterative); the best
-        rigorous bound seen is reported.
-    """
-    start = time.perf_counter()
-    qmap, m_le, m_eq = build_lagrangian(ir)
-    dense = eig == "dense" or (eig == "auto" and qmap.n + 1 <= DENSE_LIMIT)
-    check_every = check_every or (25 if dense else 100)
-    eigen = _Eigen(qmap, dense)
-    rho0, _ = qmap.at_center()
-    mult = _initial(qmap, ir, m_le, m_eq, init)
-    best_bound, best = certify_multipliers(qmap, mult), mult.copy()
-    scale = max(float(np.mean(mult.kappa)), 1e-3)
-    opt = {"lam": _Adam(m_le, lr * scale), "nu": _Adam(m_eq, lr * scale), "kappa": _Adam(mult.kappa.size, lr * scale)}
-    best_estimate, stale, history, checks = np.inf, 0, [], [best_bound]
-    step = 0
-    for step in range(iterations):
-        value, d_lam, d_nu, d_kappa = _value_and_gradient(qmap, rho0, mult, eigen)
-        history.append(value)
-        if not np.isfinite(best_estimate) or value < best_estimate - 1e-6 * (1 + abs(best_estimate)):
-            best_estimate, stale = value, 0
-        else:
-            stale += 1
-        if stale >= patience or (time_limit is not None and time.perf_counter() - start > time_limit):
-            break
-        decay = 1.0 - step / iterations
-        mult.lam = np.maximum(mult.lam - opt["lam"].step(d_lam, decay), 0.0)
-        mult.nu = mult.nu - opt["nu"].step(d_nu, decay)
-        mult.kappa = np.maximum(mult.kappa - opt["kappa"].step(d_kappa, decay), 0.0)
-        if (step + 1) % check_every == 0:
-            checks.append(certify_multipliers(qmap, mult))
-            if checks[-1] < best_bound:
-                best_bound, best = checks[-1], mult.copy()
-        if verbose and step % 100 == 0:
-            print(f"sdp-fo step {step}: f ≈ {value:.6g}, best rigorous {best_bound:.6g}")
-    optimised = time.perf_counter()
-    final = certify_multipliers(qmap, mult)
-    if final < best_bound:
-        best_bound, best = final, mult
-    status = Status.BOUND if np.isfinite(best_bound) else Status.ERROR
-    result = Result("sdp-fo", status, ir.user_value(best_bound), solver_value=ir.user_value(best_estimate),
-                    message=f"{step + 1} steps", certificate=best)
-    result.stats.update(iterations=step + 1, solve_time=optimised - start,
-                        certify_time=time.perf_counter() - optimised, eig="dense" if dense else "iterative",
-                        history=history, rigorous_checks=checks)
-    return result
+    qmap: QuadMap
+    m_le: int
+    m_eq: int
+
+
+@register_backend("sdp-fo")
+class SDPFO(Backend):
+    """First-order SDP dual with an any-time rigorous bound."""
+
+    name = "sdp-fo"
+
+    def relax(self, ir: IR) -> LagrangianRelaxation:
+        qmap, m_le, m_eq = build_lagrangian(ir)
+        return LagrangianRelaxation(ir, self, qmap, m_le, m_eq)
+
+    def solve(self, relaxation: LagrangianRelaxation, iterations: int = 2000, time_limit: float | None = 60.0,
+              lr: float = 0.1, patience: int = 500, eig: str = "auto", init: str = "lp",
+              check_every: int | None = None, verbose: bool = False) -> Result:
+        """Minimise the dual by projected Adam; report the best rigorously re-verified bound.
+
+        Parameters
+        ----------
+        iterations, time_limit, patience
+            Stop after this many steps, seconds, or steps without a 1e-6 relative improvement
+            of the estimated dual value.
+        lr
+            Adam step relative to the scale of the multipliers.
+        eig
+            ``"dense"``, ``"iterative"`` (LOBPCG) or ``"auto"`` (dense up to 700 variables).
+        init
+            ``"lp"``: start from the LP relaxation's multipliers where they apply, so the
+            result is never worse than ``lp``, and report ``infeasible`` when the LP relaxation
+            is proven empty (its verified Farkas certificate); ``"zero"``: from ``λ = ν = 0``.
+        check_every
+            Steps between rigorous evaluations (default 25 dense, 100 iterative); the best
+            rigorous bound seen is reported.
+        """
+        if eig not in ("auto", "dense", "iterative") or init not in ("lp", "zero"):
+            raise InputError(f"sdp-fo: eig must be auto, dense or iterative and init lp or zero; "
+                             f"got eig={eig!r}, init={init!r}")
+        ir, qmap, m_le, m_eq = relaxation.ir, relaxation.qmap, relaxation.m_le, relaxation.m_eq
+        start = time.perf_counter()
+        lp = solve_linear_model(build_linear_model(ir)) if init == "lp" else None
+        if lp is not None and lp.status == Status.INFEASIBLE:
+            return package(ir, self.name, Status.INFEASIBLE, -np.inf, message=lp.message, certificate=lp.certificate)
+        dense = eig == "dense" or (eig == "auto" and qmap.n + 1 <= DENSE_LIMIT)
+        check_every = check_every or (25 if dense else 100)
+        eigen = _Eigen(qmap, dense)
+        rho0, _ = qmap.at_center()
+        mult = _initial(qmap, ir, lp, m_le, m_eq)
+        best_bound, best = certify_multipliers(qmap, mult), mult.copy()
+        scale = max(float(np.mean(mult.kappa)), 1e-3)
+        sizes = {"lam": m_le, "nu": m_eq, "kappa": mult.kappa.size}
+        opt = {key: Adam(size, lr * scale, eps=1e-12) for key, size in sizes.items()}
+        best_estimate, stale, history, checks = np.inf, 0, [], [best_bound]
+        step = 0
+        for step in range(iterations):
+            value, d_lam, d_nu, d_kappa = _value_and_gradient(qmap, rho0, mult, eigen)
+            history.append(value)
+            if not np.isfinite(best_estimate) or value < best_estimate - 1e-6 * (1 + abs(best_estimate)):
+                best_estimate, stale = value, 0
+            else:
+                stale += 1
+            if stale >= patience or (time_limit is not None and time.perf_counter() - start > time_limit):
+                break
+            decay = 1.0 - step / iterations
+            mult.lam = np.maximum(mult.lam - opt["lam"].step(d_lam, decay), 0.0)
+            mult.nu = mult.nu - opt["nu"].step(d_nu, decay)
+            mult.kappa = np.maximum(mult.kappa - opt["kappa"].step(d_kappa, decay), 0.0)
+            if (step + 1) % check_every == 0:
+                checks.append(certify_multipliers(qmap, mult))
+                if checks[-1] < best_bound:
+                    best_bound, best = checks[-1], mult.copy()
+            if verbose and step % 100 == 0:
+                print(f"sdp-fo step {step}: f ≈ {value:.6g}, best rigorous {best_bound:.6g}")
+        optimised = time.perf_counter()
+        final = certify_multipliers(qmap, mult)
+        if final < best_bound:
+            best_bound, best = final, mult
+        status = Status.BOUND if np.isfinite(best_bound) else Status.ERROR
+        result = package(ir, self.name, status, best_bound, solver_value=best_estimate,
+                         message=f"{step + 1} steps", certificate=best)
+        result.stats.update(iterations=step + 1, optimise_time=optimised - start,
+                            certify_time=time.perf_counter() - optimised, eig="dense" if dense else "iterative",
+                            history=history, rigorous_checks=checks)
+        return result

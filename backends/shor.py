@@ -22,9 +22,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from qcqp import IR
-from qcqp.backends.linear import entry_pairs
 from qcqp.expr import Affine, Quadratic
-from qcqp.lifting import LiftIndex, lift, pair_rows_cols
+from qcqp.lifting import LiftIndex, entry_pairs, lift, pair_rows_cols
 from qcqp.safe import EPS, lambda_min_lower, loosen_upper
 
 

@@ -14,7 +14,8 @@ import numpy as np
 from qcqp import InputError, Problem, Registry, complements
 from qcqp.expr import Affine
 
-ACTIVATIONS = Registry("activation", "qcqp.activations")
+ACTIVATIONS = Registry("activation", "qcqp.activations",
+                       builtins=("qcqp.frontends.piecewise", "qcqp.frontends.smooth"))
 
 
 def register_activation(name: str):

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from qcqp.expr import Affine, Quadratic
+from qcqp.expr import Affine, Product, Quadratic
 from qcqp.variables import Variable
 
 
@@ -68,6 +68,31 @@ def lift(expr: Affine | Quadratic, dim: int) -> sp.csr_array:
         K = K + term.S @ pairs
     K.sum_duplicates()
     return sp.csr_array(K)
+
+
+EXPAND_PAIRS_PER_ROW = 8
+EXPAND_PAIRS_ALWAYS = 5000
+
+
+def expands(term: Product, n: int) -> bool:
+    """Relax this product per entry (short rows: ``v_a v_b`` shared across rows) rather than per row?"""
+    L, R = homogenize(term.left.padded(n)), homogenize(term.right.padded(n))
+    pairs = int(np.sum(np.diff(L.indptr) * np.diff(R.indptr)))
+    return pairs <= max(EXPAND_PAIRS_PER_ROW * L.shape[0], EXPAND_PAIRS_ALWAYS)
+
+
+def entry_pairs(quad: Quadratic, n: int) -> set[tuple[int, int]]:
+    """Variable pairs ``(a, b)``, ``a <= b``, whose products are relaxed per entry (see :func:`expands`)."""
+    pairs: set[tuple[int, int]] = set()
+    zero = Affine(sp.csr_array((quad.size, n)), np.zeros(quad.size))
+    rows_of, cols_of = pair_rows_cols(n + 1)
+    for term in quad.products:
+        if expands(term, n):
+            K = lift(Quadratic(zero, (term,)), n + 1).tocoo()
+            a, b = rows_of[K.col], cols_of[K.col]
+            keep = a > 0
+            pairs |= set(zip((a[keep] - 1).tolist(), (b[keep] - 1).tolist()))
+    return pairs
 
 
 def lift_point(v: np.ndarray) -> np.ndarray:

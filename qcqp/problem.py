@@ -1,9 +1,8 @@
-"""The user-facing :class:`Problem` and the compiled, immutable :class:`IR`."""
+"""The user-facing :class:`Problem`, compiled to the immutable :class:`~qcqp.ir.IR`."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,60 +10,10 @@ from qcqp.constraints import Complementarity, Constraint
 from qcqp.errors import InputError
 from qcqp.expr import Affine, Expression, Quadratic, as_expression
 from qcqp.interval import affine_bounds
+from qcqp.ir import IR
 from qcqp.registry import BACKENDS
 from qcqp.result import Result
 from qcqp.variables import Variable
-
-
-@dataclass(frozen=True)
-class IR:
-    """What backends consume: every expression padded to ``n`` columns.
-
-    The objective is stored in maximisation form: ``objective = sign * user_objective``
-    with ``sign = +1`` for ``maximize`` and ``-1`` for ``minimize``. Constraints are
-    ``expr <= 0`` or ``expr == 0``; complementarities carry bounds on ``f − g``.
-    """
-
-    variables: tuple[Variable, ...]
-    lower: np.ndarray
-    upper: np.ndarray
-    objective: Quadratic
-    sign: int
-    constraints: tuple[Constraint, ...]
-    complementarities: tuple[Complementarity, ...]
-    stats: dict = field(default_factory=dict)
-
-    @property
-    def n(self) -> int:
-        return self.lower.size
-
-    def require_bounds(self, backend: str) -> None:
-        """Raise a clear error naming the first unbounded variable."""
-        for var in self.variables:
-            bad = np.flatnonzero(~(np.isfinite(var.lower) & np.isfinite(var.upper)))
-            if bad.size:
-                raise InputError(
-                    f"backend {backend!r} needs finite bounds on every variable; "
-                    f"{var.name!r}[{bad[0]}] is unbounded (pass lower=/upper= to Problem.variable)"
-                )
-
-    def user_value(self, value: float) -> float:
-        """Map a maximisation-form objective value back to the user's sense."""
-        return self.sign * value
-
-    def objective_value(self, v: np.ndarray) -> float:
-        return float(self.objective.evaluate(v)[0])
-
-    def max_violation(self, v: np.ndarray) -> float:
-        """Largest constraint or bound violation of the point ``v``."""
-        worst = max(np.max(self.lower - v, initial=0.0), np.max(v - self.upper, initial=0.0))
-        for con in (*self.constraints, *self.complementarities):
-            worst = max(worst, float(np.max(con.violation(v), initial=0.0)))
-        return worst
-
-    def split(self, v: np.ndarray) -> dict[str, np.ndarray]:
-        """Values of each named variable block in ``v``."""
-        return {var.name: v[var.indices].copy() for var in self.variables}
 
 
 class Problem:
@@ -161,9 +110,10 @@ class Problem:
 
     def solve(self, backend: str = "sdp", **options) -> Result:
         """Relax and solve with a registered backend (``"lp"``, ``"sdp"``, ``"sdp-fo"``, ``"exact"``)."""
-        solver = BACKENDS.get(backend)
+        chosen = BACKENDS.get(backend)
+        chosen.check_options(options)  # before compiling: a typo should not wait for the build
         ir = self.compile()
-        result = solver(ir, **options)
+        result = chosen.run(ir, **options)
         result.stats.setdefault("compile_time", ir.stats["compile_time"])
         return result
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qcqp
-from qcqp import InputError
+from qcqp import InputError, Status
 from qcqp.expr import sum_squares
 
 BUILDERS = [  # ways to turn a variable into an expression of its problem
@@ -61,3 +61,79 @@ def test_square_and_sum_squares():
         x[0] ** 3
     with pytest.raises(TypeError, match="degree 4"):
         (x[0] * x[1]) ** 2
+
+
+BACKENDS = ["lp", "sdp", "sdp-fo", "exact"]
+
+
+def _infeasible(kind: str, seed: int):
+    """Problems whose infeasibility some relaxation can see (each backend must prove it)."""
+    rng = np.random.default_rng(seed)
+    n = 3
+    p = qcqp.Problem()
+    x = p.variable("x", n, lower=-1, upper=1)
+    a = rng.normal(size=n)
+    p.minimize(x @ rng.normal(size=n) + x[0] * x[1])
+    if kind == "linear":  # a·x >= ‖a‖₁ + margin is out of the box
+        p.subject_to(a @ x >= np.abs(a).sum() + 0.1 + rng.uniform())
+    elif kind == "quadratic":  # a sum of squares below zero
+        p.subject_to(x[0] * x[0] + x[1] * x[1] <= -0.5 * rng.uniform(0.2, 1))
+    else:  # complementarity: z = relu(x0) forced above the pre-activation's upper bound
+        z = p.variable("z", 1, lower=0, upper=1)
+        p.subject_to(qcqp.complements(z, z - x[0]), z >= 1.5)
+    return p
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(["linear", "quadratic", "relu"]), st.integers(0, 10**6))
+def test_infeasible_problems_are_proven_infeasible_by_every_backend(kind, seed):
+    p = _infeasible(kind, seed)
+    for backend in BACKENDS:
+        options = {"iterations": 50} if backend == "sdp-fo" else {}
+        r = p.solve(backend, **options)
+        assert r.status == Status.INFEASIBLE, (backend, r, r.message)
+        assert r.bound == np.inf  # minimisation: the empty set's lower bound
+        assert r.certificate is not None and r.value is None
+
+
+def test_lp_farkas_certificate_reverifies():
+    from qcqp.backends.lp import LP
+    from qcqp.safe import lp_upper_bound
+
+    p = _infeasible("linear", 3)
+    relaxation = LP().relax(p.compile())
+    r = relaxation.solve()
+    ray, m = r.certificate["farkas"], relaxation.model
+    proof = lp_upper_bound(np.zeros(m.c.size), m.A_ub, m.b_ub, m.A_eq, m.b_eq, m.lower, m.upper,
+                           ray["y_ub"], ray["y_eq"])
+    assert proof < 0 and proof == r.certificate["max_zero_upper"]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10**6), st.integers(2, 4))
+def test_feasible_problems_are_never_called_infeasible(seed, n):
+    """Constraints built to hold at a random point x0: no backend may claim infeasibility."""
+    rng = np.random.default_rng(seed)
+    x0 = rng.uniform(-1, 1, n)
+    p = qcqp.Problem()
+    x = p.variable("x", n, lower=-1, upper=1)
+    a, Q = rng.normal(size=n), rng.normal(size=(n, n))
+    p.minimize(x @ Q @ x)
+    p.subject_to(a @ x >= a @ x0, x[0] * x[1] <= x0[0] * x0[1], x[0] * x[0] >= x0[0] ** 2 - 1e-9)
+    for backend in BACKENDS:
+        r = p.solve(backend, **({"iterations": 50} if backend == "sdp-fo" else {}))
+        assert r.status != Status.INFEASIBLE, backend
+        assert r.bound <= x0 @ Q @ x0 + 1e-7, backend
+
+
+def test_unknown_options_raise_listing_valid_ones():
+    p = qcqp.Problem()
+    x = p.variable("x", 2, lower=-1, upper=1)
+    p.minimize(x[0] * x[1])
+    for backend, valid in [("lp", "time_limit"), ("exact", "node_limit"), ("sdp-fo", "iterations")]:
+        with pytest.raises(InputError, match=f"no option 'foo'.*{valid}"):
+            p.solve(backend, foo=1)
+    with pytest.raises(InputError, match="unknown SDP solver 'nope'; available: .*clarabel"):
+        p.solve("sdp", solver="nope")
+    with pytest.raises(InputError, match="Clarabel setting 'foo'"):
+        p.solve("sdp", solver="clarabel", foo=1)

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qcqp
+from qcqp.backends.sdp_solvers import SDP_SOLVERS
 
 
 def maxcut(graph, backend, **options):
@@ -17,10 +18,13 @@ def maxcut(graph, backend, **options):
     return p.solve(backend=backend, **options)
 
 
-@pytest.mark.parametrize("formulation", ["dual", "cvxpy"])
-def test_maxcut_five_cycle(formulation):
+SOLVERS = [name for name in SDP_SOLVERS.names() if SDP_SOLVERS.get(name).available()]
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_maxcut_five_cycle(solver):
     shor = 2.5 * (1 + np.cos(np.pi / 5))
-    r = maxcut(nx.cycle_graph(5), "sdp", formulation=formulation)
+    r = maxcut(nx.cycle_graph(5), "sdp", solver=solver)
     assert r.bound == pytest.approx(shor, abs=1e-4)
     assert r.bound >= shor - 1e-9  # a valid upper bound never undercuts the SDP value
     e = maxcut(nx.cycle_graph(5), "exact")
@@ -70,10 +74,12 @@ def test_bounds_sandwich_feasible_points(seed, n, quadratic):
         assert exact.value <= min(sdp.bound, lp.bound) + 1e-9
 
 
-def test_sdp_formulations_agree():
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_sdp_solvers_agree(solver):
     p, _, _ = random_qcqp(7, 4, True)
-    dual, primal = p.solve(backend="sdp"), p.solve(backend="sdp", formulation="cvxpy")
-    assert dual.bound == pytest.approx(primal.bound, rel=1e-4)
+    reference, other = p.solve(backend="sdp", solver="clarabel"), p.solve(backend="sdp", solver=solver)
+    assert other.bound == pytest.approx(reference.bound, rel=1e-4, abs=1e-6)
+    assert other.stats["solver"] == solver
 
 
 def test_complementarity_problem_uses_milp():

@@ -115,9 +115,13 @@ def test_sdp_result_exposes_lifted_matrix_by_block():
     assert np.all(np.linalg.eigvalsh(r.lifted) >= -1e-6)
 
 
-def test_sdp_refuses_oversized_lifting_with_advice():
+def test_sdp_refuses_only_what_does_not_fit_in_memory(monkeypatch):
+    import qcqp.backends.sdp_solvers as solvers
+
     p = qcqp.Problem()
-    x = p.variable("x", 450, lower=0, upper=1)
-    p.maximize(x.sum())
-    with pytest.raises(qcqp.InputError, match="use sdp-fo"):
-        p.solve(backend="sdp")
+    x = p.variable("x", 40, lower=0, upper=1)
+    p.maximize(x.sum() - x[0] * x[1])
+    assert p.solve(backend="sdp", solver="clarabel").bound == pytest.approx(39.0, abs=1e-5)
+    monkeypatch.setattr(solvers, "available_memory", lambda: 1e6)  # 1 MB left
+    with pytest.raises(qcqp.InputError, match="GiB.*use sdp-fo"):
+        p.solve(backend="sdp", solver="clarabel")

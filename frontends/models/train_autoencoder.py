@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from qcqp.frontends.models.train_digits import digits_split
+from qcqp.optim import Adam
 
 SIZES = (64, 16, 4, 16, 64)
 LATENT_LAYER = 2  # the encoder is the first two affine layers
@@ -32,8 +33,8 @@ def train(epochs: int = 3000, lr: float = 3e-3):
     params = []
     for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
         params += [rng.normal(0, np.sqrt(2.0 / fan_in), (fan_out, fan_in)), np.zeros(fan_out)]
-    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
-    for epoch in range(1, epochs + 1):
+    optimisers = [Adam(p.shape, lr) for p in params]
+    for _ in range(epochs):
         acts = forward(params, x)
         grad = 2.0 * (acts[-1] - x) / x.size
         grads = []
@@ -42,11 +43,8 @@ def train(epochs: int = 3000, lr: float = 3e-3):
             grad = grad @ params[k]
             if k // 2 - 1 != LATENT_LAYER - 1 and k:
                 grad = grad * (acts[k // 2] > 0)
-        for i, (p, g) in enumerate(zip(params, grads)):
-            m, v = moments[i]
-            m[:] = 0.9 * m + 0.1 * g
-            v[:] = 0.999 * v + 0.001 * g * g
-            p -= lr * (m / (1 - 0.9**epoch)) / (np.sqrt(v / (1 - 0.999**epoch)) + 1e-8)
+        for p, g, opt in zip(params, grads, optimisers):
+            p -= opt.step(g)
     error = np.mean((forward(params, x_test)[-1] - x_test) ** 2)
     return params, error
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qcqp.optim import Adam
+
 SIZES = (64, 16, 16, 10)
 SEED = 0
 TEST_FRACTION = 0.25
@@ -35,9 +37,9 @@ def train(epochs: int = 1500, lr: float = 3e-3, sizes: tuple[int, ...] = SIZES):
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         params += [rng.normal(0, np.sqrt(2.0 / fan_in), (fan_out, fan_in)), np.zeros(fan_out)]
-    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    optimisers = [Adam(p.shape, lr) for p in params]
     onehot = np.eye(10)[y]
-    for epoch in range(1, epochs + 1):
+    for _ in range(epochs):
         acts = [x]
         for k in range(0, len(params), 2):
             pre = acts[-1] @ params[k].T + params[k + 1]
@@ -49,11 +51,8 @@ def train(epochs: int = 1500, lr: float = 3e-3, sizes: tuple[int, ...] = SIZES):
         for k in range(len(params) - 2, -1, -2):
             grads = [grad.T @ acts[k // 2] + 1e-4 * params[k], grad.sum(axis=0)] + grads
             grad = (grad @ params[k]) * (acts[k // 2] > 0)
-        for i, (p, g) in enumerate(zip(params, grads)):
-            m, v = moments[i]
-            m[:] = 0.9 * m + 0.1 * g
-            v[:] = 0.999 * v + 0.001 * g * g
-            p -= lr * (m / (1 - 0.9**epoch)) / (np.sqrt(v / (1 - 0.999**epoch)) + 1e-8)
+        for p, g, opt in zip(params, grads, optimisers):
+            p -= opt.step(g)
     return params, x_test, y_test
 
 
