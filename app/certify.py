@@ -1,10 +1,12 @@
-"""Certify one instance (an input box and an unsafe output region) with several methods.
+"""Certify one specification (an input box and an unsafe output region) with several methods.
 
-Per instance the attack and the bound propagation run once and are shared by all
-methods. A method's ``margin_bound`` is a valid lower bound on the worst margin: the
-minimum over unsafe disjuncts of the best proven atom bound, where every atom takes the
-larger of its CROWN bound and its relaxation bound (targets CROWN already proves are not
-re-solved). Counterexamples are only ever reported after a fresh forward pass.
+Per specification the attack, the bound propagation and each method's relaxation are built
+once and shared (a relaxation is solved for every target by swapping its objective). A
+method's ``margin_bound`` is a valid lower bound on the worst margin: the minimum over
+unsafe disjuncts of the best proven atom bound, where every atom takes the larger of its
+CROWN bound and its relaxation bound (targets CROWN already proves are not re-solved,
+unless ``all_targets`` asks for every method's own bound on every target). Counterexamples
+are only ever reported after a fresh, rigorous forward pass.
 """
 
 from __future__ import annotations
@@ -14,36 +16,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qcqp import InputError, Status
-from qcqp.frontends.bounds import interval_bounds, linear_objective_bound
+from qcqp import BACKENDS, Status
+from qcqp.frontends.bounds import linear_objective_bound
 from qcqp.frontends.encode import BOUND_METHODS, NetworkEncoding, encode_network
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
-from qcqp.frontends.specs import Box
-from qcqp.interval import affine_bounds
+from qcqp.frontends.specs import Specification
 
-SOLVER_METHODS = ("lp", "sdp", "sdp-fo", "exact")
-METHODS = ("pgd",) + SOLVER_METHODS
-
-Atom = tuple[np.ndarray, float]  # a · Y + b <= 0 is unsafe
-
-
-@dataclass
-class Instance:
-    """An input box and the unsafe region as disjuncts of atoms."""
-
-    index: int
-    box: Box
-    label: int | None
-    disjuncts: list[list[Atom]]
-
-
-def margin_instance(index: int, box: Box, label: int, classes: int) -> Instance:
-    """Unsafe iff some ``logit[t] >= logit[label]``: atoms ``logit[y] − logit[t] <= 0``."""
-    if not 0 <= label < classes:
-        raise InputError(f"label {label} of instance {index} is out of range 0..{classes - 1}")
-    eye = np.eye(classes)
-    return Instance(index, box, label, [[(eye[label] - eye[t], 0.0)] for t in range(classes) if t != label])
+ATTACK = "pgd"  # the method name of the attack-only row (its certificates come from CROWN)
+EMPTY_SET_BOUND = 1e300  # JSON has no infinity: the margin bound of an empty input set
 
 
 @dataclass
@@ -53,65 +34,53 @@ class Options:
     time_limit: float = 120.0
     bounds: str = "crown"
     seed: int = 0
-    backend_options: dict = field(default_factory=dict)
+    all_targets: bool = False
+    backend_options: dict[str, dict] = field(default_factory=dict)  # method -> its solve options
 
 
-def falsifies(net: Network, inst: Instance, x: np.ndarray) -> bool:
-    """Does ``x`` (in the box) reach the unsafe region, rigorously?
-
-    The forward pass runs in interval arithmetic on the point ``[x, x]`` with outward
-    rounding, so a counterexample is reported only if even the largest real value of
-    every atom in some disjunct is ``<= 0``; a float forward pass alone could be fooled
-    by rounding at margins near 1e-15.
-    """
-    if not inst.box.contains(x):
-        return False
-    y_lo, y_hi = interval_bounds(net, x, x)[-1]
-    return any(all(affine_bounds(a[None, :], np.array([b]), y_lo, y_hi)[1][0] <= 0 for a, b in atoms)
-               for atoms in inst.disjuncts)
-
-
-def attack(net: Network, inst: Instance, options: Options):
+def attack(net: Network, spec: Specification, options: Options):
     """PGD on every atom; returns ``(worst margin found, counterexample or None)``."""
-    atoms = [atom for atoms in inst.disjuncts for atom in atoms]
+    atoms = spec.atoms
     C = np.array([a for a, _ in atoms])
     d = np.array([b for _, b in atoms])
-    values, points = pgd_minimize(net, inst.box, C, d, options.pgd_steps, options.pgd_restarts, options.seed)
+    values, points = pgd_minimize(net, spec.box, C, d, options.pgd_steps, options.pgd_restarts, options.seed)
     order = np.argsort(values)
     for k in order:
-        if falsifies(net, inst, points[k]):
+        if spec.falsified_by(net, points[k]):
             return float(values[k]), points[k]
     return float(values[order[0]]), None
 
 
-def analyse(net: Network, inst: Instance, methods: list[str], options: Options) -> dict[str, dict]:
-    """Rows of results.json for every method on one instance."""
+def analyse(net: Network, spec: Specification, methods: list[str], options: Options) -> dict[str, dict]:
+    """Rows of results.json for every method on one specification."""
     start = time.perf_counter()
-    pgd_value, counterexample = attack(net, inst, options)
-    pre = BOUND_METHODS[options.bounds](net, inst.box.lower, inst.box.upper)
-    crown = [[linear_objective_bound(net, a, pre, inst.box.lower, inst.box.upper) + b for a, b in atoms]
-             for atoms in inst.disjuncts]
+    pgd_value, counterexample = attack(net, spec, options)
+    pre = BOUND_METHODS[options.bounds](net, spec.box.lower, spec.box.upper)
+    crown = [[linear_objective_bound(net, a, pre, spec.box.lower, spec.box.upper) + b for a, b in atoms]
+             for atoms in spec.disjuncts]
     shared = time.perf_counter() - start
     encodings: list[NetworkEncoding] = []  # built on first need, then shared by all methods
 
     def encoding() -> NetworkEncoding:
         if not encodings:
-            encodings.append(encode_network(net, inst.box, pre))
+            encodings.append(encode_network(net, spec.box, pre))
         return encodings[0]
 
     rows = {}
     for method in methods:
         begin = time.perf_counter()
-        row = {"index": inst.index, "label": inst.label, "pgd_margin": pgd_value}
-        if counterexample is not None:
+        row = {"index": spec.index, "label": spec.label, "pgd_margin": pgd_value}
+        if counterexample is not None and not options.all_targets:
             row |= {"status": "falsified", "margin_bound": _worst(crown),
                     "counterexample": counterexample.tolist(), "reason": "PGD counterexample"}
-        elif method == "pgd":
+        elif method == ATTACK:
             bound = _worst(crown)
             row |= {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound,
-                    "reason": "bound propagation" if bound > 0 else "no counterexample found"}
+                    "reason": "CROWN bound propagation" if bound > 0 else "no counterexample found"}
         else:
-            row |= _solve(net, inst, method, crown, encoding, options)
+            row |= _solve(net, spec, method, crown, encoding, options)
+        if counterexample is not None and row["status"] != "falsified":
+            row |= {"status": "falsified", "counterexample": counterexample.tolist(), "reason": "PGD counterexample"}
         row["time_s"] = shared + time.perf_counter() - begin
         rows[method] = row
     return rows
@@ -121,32 +90,43 @@ def _worst(bounds: list[list[float]]) -> float:
     return float(min(max(atom_bounds) for atom_bounds in bounds))
 
 
-def _solve(net: Network, inst: Instance, method: str, crown, encoding, options: Options) -> dict:
+def _solve(net: Network, spec: Specification, method: str, crown, encoding, options: Options) -> dict:
     """Tighten unproven disjuncts with a backend, hardest first, atom by atom until one is
-    proven; stop at the first disjunct that stays unproven."""
+    proven; stop at the first disjunct that stays unproven (unless ``all_targets``)."""
     bounds = [list(b) for b in crown]
-    order = np.argsort([max(b) for b in bounds])
+    own: list[list[float | None]] = [[None] * len(b) for b in crown]  # this method's bound per atom
     reason = "certified"
-    for k in order:
-        for j, (a, b) in enumerate(inst.disjuncts[k]):
-            if max(bounds[k]) > 0:
+    for k in np.argsort([max(b) for b in bounds]):
+        for j, (a, b) in enumerate(spec.disjuncts[k]):
+            if max(bounds[k]) > 0 and not options.all_targets:
                 break
-            result = encoding().linear_objective(a, b).solve(method, time_limit=options.time_limit,
-                                                           **options.backend_options)
-            if result.status in (Status.ERROR, Status.INFEASIBLE):
-                return _bound_row(bounds, f"{method} failed: {result.status.value} ({result.message})")
+            result = encoding().solve(method, a, b, **_backend_options(method, options))
+            if result.status == Status.INFEASIBLE:
+                return {"status": "certified", "margin_bound": EMPTY_SET_BOUND,
+                        "reason": f"empty input set: the {method} relaxation is infeasible ({result.message})"}
+            if result.status == Status.ERROR:
+                return _bound_row(bounds, own, f"{method} failed: {result.message}")
+            own[k][j] = result.bound
             bounds[k][j] = max(bounds[k][j], result.bound)
-            if result.point is not None and falsifies(net, inst, result.point["x"]):
-                return {"status": "falsified", "margin_bound": _worst(bounds),
+            if result.point is not None and spec.falsified_by(net, result.point["x"]):
+                return {"status": "falsified", "margin_bound": _worst(bounds), "target_bounds": own,
                         "counterexample": result.point["x"].tolist(), "reason": f"{method} counterexample"}
-        if max(bounds[k]) <= 0:
+        if max(bounds[k]) <= 0 and reason == "certified":
             reason = f"{method} bound {max(bounds[k]):.4g} <= 0 for disjunct {k}"
-            break
-    return _bound_row(bounds, reason)
+            if not options.all_targets:
+                break
+    return _bound_row(bounds, own, reason)
 
 
-def _bound_row(bounds: list[list[float]], reason: str) -> dict:
+def _backend_options(method: str, options: Options) -> dict:
+    """The time limit (where the backend takes one) and the method's own options."""
+    accepted = BACKENDS.get(method).option_names()
+    timed = {"time_limit": options.time_limit} if accepted is None or "time_limit" in accepted else {}
+    return timed | options.backend_options.get(method, {})
+
+
+def _bound_row(bounds: list[list[float]], own: list[list[float | None]], reason: str) -> dict:
     """The row for the bounds reached so far (certified if they already suffice)."""
     bound = _worst(bounds)
-    return {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound,
+    return {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound, "target_bounds": own,
             "reason": "certified" if bound > 0 else reason}

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from qcqp import BACKENDS, InputError
-from qcqp.app.certify import METHODS, Options
+from qcqp.app.certify import ATTACK, Options
 from qcqp.app.dataset import (
     array_instances,
     default_model_path,
@@ -19,6 +19,8 @@ from qcqp.app.dataset import (
     vnnlib_instances,
 )
 from qcqp.app.report import format_table, plot_figures, summarise, write_csv, write_json
+from qcqp.backends.sdp_solvers import SDP_SOLVERS
+from qcqp.frontends.encode import BOUND_METHODS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,30 +36,38 @@ def _parser() -> argparse.ArgumentParser:
     cert.add_argument("--labels", help=".npy array of integer labels (with --inputs)")
     cert.add_argument("--eps", type=float, help="l-inf radius (default 0.05 with --dataset)")
     cert.add_argument("--method", action="append",
-                      help=f"one of {', '.join(METHODS)}; repeat or comma-separate "
+                      help=f"one of {', '.join(methods())}; repeat or comma-separate "
                            "(default: pgd,lp,sdp,exact with --dataset)")
+    cert.add_argument("--solver", help="SDP solver for --method sdp (default auto; see `qcqp backends`)")
+    cert.add_argument("--all-targets", action="store_true",
+                      help="solve every target with every method (per-target bounds; for comparisons)")
     cert.add_argument("--out", help="results JSON (default results/<source>/results.json)")
     cert.add_argument("--limit", type=int, default=100, help="instances taken from --dataset (default 100)")
-    cert.add_argument("--timeout", type=float, default=120.0, help="solver time limit per problem (s)")
-    cert.add_argument("--bounds", choices=["crown", "interval", "lp"], default="crown",
-                      help="pre-activation bounds used in the encodings")
-    cert.add_argument("--pgd-steps", type=int, default=100)
-    cert.add_argument("--pgd-restarts", type=int, default=10)
+    cert.add_argument("--timeout", type=float, default=120.0, help="solver time limit per problem (s, default 120)")
+    cert.add_argument("--bounds", choices=list(BOUND_METHODS), default="crown",
+                      help="pre-activation bounds used in the encodings (default crown)")
+    cert.add_argument("--pgd-steps", type=int, default=100, help="PGD steps per restart (default 100)")
+    cert.add_argument("--pgd-restarts", type=int, default=10, help="PGD random restarts (default 10)")
     cert.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     cert.add_argument("--jobs", type=int, default=1, help="parallel workers (dask LocalCluster)")
     cert.add_argument("--scheduler", help="address of an existing dask scheduler")
     cert.add_argument("--resume", action="store_true",
                       help="continue an interrupted run from its journal (<out>.journal.jsonl)")
     cert.add_argument("--quiet", action="store_true", help="no progress bar")
-    sub.add_parser("backends", help="list the installed backends")
+    sub.add_parser("backends", help="list the backends and SDP solvers, and whether each is available")
     return parser
+
+
+def methods() -> list[str]:
+    """The attack plus every registered backend (built-ins and plug-ins)."""
+    return [ATTACK] + BACKENDS.names()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "backends":
-            print("\n".join(BACKENDS.names()))
+            print(describe_backends())
             return 0
         return certify(args)
     except InputError as error:
@@ -65,21 +75,50 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def describe_backends() -> str:
+    """One line per backend (with its options) and per SDP solver (with its availability)."""
+    lines = ["backends:"]
+    for name in BACKENDS.names():
+        options = BACKENDS.get(name).option_names()
+        lines.append(f"  {name:<10} options: {', '.join(options) if options is not None else 'any'}")
+    lines.append("SDP solvers (qcqp certify --solver, Problem.solve(backend='sdp', solver=...)):")
+    for name in SDP_SOLVERS.names():
+        adapter = SDP_SOLVERS.get(name)
+        state = "available" if adapter.available() else f"not installed (pip install 'qcqp-relax[{adapter.extra}]')"
+        lines.append(f"  {name:<10} {state}")
+    return "\n".join(lines)
+
+
 def _methods(args) -> list[str]:
     given = [m.strip() for item in (args.method or []) for m in item.split(",") if m.strip()]
-    methods = given or (["pgd", "lp", "sdp", "exact"] if args.dataset else [])
-    if not methods:
-        raise InputError("--method is required (one of " + ", ".join(METHODS) + ")")
-    for m in methods:
-        if m not in METHODS:
-            raise InputError(f"unknown method {m!r}; choose from {', '.join(METHODS)}")
-        if m != "pgd":
-            BACKENDS.get(m)
-    return list(dict.fromkeys(methods))
+    chosen = given or (["pgd", "lp", "sdp", "exact"] if args.dataset else [])
+    valid = methods()
+    if not chosen:
+        raise InputError("--method is required (one of " + ", ".join(valid) + ")")
+    for m in chosen:
+        if m not in valid:
+            raise InputError(f"unknown method {m!r}; choose from {', '.join(valid)}")
+    if args.solver is not None:
+        if "sdp" not in chosen:
+            raise InputError("--solver applies to --method sdp only")
+        SDP_SOLVERS.get(args.solver)
+    return list(dict.fromkeys(chosen))
+
+
+def _output(args) -> Path:
+    """The results path; its folder is created, and an unwritable one is a one-line error."""
+    out = Path(args.out or f"results/{args.dataset or 'run'}/results.json")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.parent / f".{out.name}.probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise InputError(f"--out {out}: cannot write there ({error.strerror or error})") from None
+    return out
 
 
 def certify(args) -> int:
-    methods = _methods(args)
     if args.model is None and not args.dataset:
         raise InputError("MODEL is required unless --dataset is given")
     net = load_network(args.model or default_model_path())
@@ -102,22 +141,27 @@ def certify(args) -> int:
         raise InputError("--timeout must be > 0 and --pgd-steps/--pgd-restarts >= 0")
     if args.jobs < 1:
         raise InputError("--jobs must be at least 1")
-    options = Options(pgd_steps=args.pgd_steps, pgd_restarts=args.pgd_restarts,
-                      time_limit=args.timeout, bounds=args.bounds)
-    out = Path(args.out or f"results/{args.dataset or 'run'}/results.json")
+    methods = _methods(args)
+    backend_options = {"sdp": {"solver": args.solver}} if args.solver else {}
+    options = Options(pgd_steps=args.pgd_steps, pgd_restarts=args.pgd_restarts, time_limit=args.timeout,
+                      bounds=args.bounds, all_targets=args.all_targets, backend_options=backend_options)
+    out = _output(args)
     journal = out.with_suffix(".journal.jsonl")
     if not args.resume and journal.exists():
         journal.unlink()
     config = {"model": str(args.model or "digits"), "methods": methods, "eps": eps, "specs": args.spec,
-              "inputs": args.inputs, "limit": args.limit, "timeout": args.timeout, "bounds": args.bounds}
+              "inputs": args.inputs, "limit": args.limit, "timeout": args.timeout, "bounds": args.bounds,
+              "all_targets": args.all_targets, "solver": args.solver}
     runs = run(net, instances, methods, options, quiet=args.quiet, jobs=args.jobs, scheduler=args.scheduler,
                journal=journal, config=config)
     summary = summarise(runs, nominal_correct(net, instances))
+    written = []
     for method, rows in runs.items():
         path = out if len(methods) == 1 else out.with_name(f"{out.stem}.{method}{out.suffix}")
         write_json(path, {"method": method, "eps": eps, "model": str(args.model or "digits (shipped)"),
                           "instances": rows})
         write_csv(path.with_suffix(".csv"), rows)
+        written += [path, path.with_suffix(".csv")] if len(methods) > 1 else [path.with_suffix(".csv")]
     if len(methods) > 1:
         write_json(out, {"methods": methods, "eps": eps, "summary": summary,
                          "files": {m: f"{out.stem}.{m}{out.suffix}" for m in methods}})
@@ -126,7 +170,8 @@ def certify(args) -> int:
         for figure in plot_figures(runs, summary, out.parent, eps):
             print(f"wrote {figure}")
     journal.unlink()
-    print(f"wrote {out}")
+    for path in written + [out]:
+        print(f"wrote {path}")
     return 0
 
 

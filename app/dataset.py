@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from importlib.resources import files
 from pathlib import Path
 
@@ -11,17 +12,17 @@ import numpy as np
 from tqdm import tqdm
 
 from qcqp import InputError
-from qcqp.app.certify import Instance, Options, analyse, margin_instance
+from qcqp.app.certify import Options, analyse
 from qcqp.frontends.loaders import load_network
 from qcqp.frontends.network import Network
-from qcqp.frontends.specs import linf_ball, load_vnnlib
+from qcqp.frontends.specs import Specification, linf_ball, load_vnnlib, margin_spec
 
 
 def default_model_path() -> Path:
     return Path(str(files("qcqp.frontends.models").joinpath("digits_relu.npz")))
 
 
-def digits_instances(net: Network, eps: float, limit: int) -> list[Instance]:
+def digits_instances(net: Network, eps: float, limit: int) -> list[Specification]:
     """The first ``limit`` test points of the split the shipped model was trained on."""
     from qcqp.frontends.models.train_digits import digits_split
 
@@ -29,8 +30,13 @@ def digits_instances(net: Network, eps: float, limit: int) -> list[Instance]:
     return array_instances(net, x_test[:limit], y_test[:limit], eps)
 
 
-def array_instances(net: Network, inputs: np.ndarray, labels: np.ndarray, eps: float) -> list[Instance]:
+def array_instances(net: Network, inputs: np.ndarray, labels: np.ndarray, eps: float) -> list[Specification]:
     inputs = np.asarray(inputs, dtype=float)
+    if inputs.size == 0:
+        raise InputError(f"inputs: the array is empty (shape {inputs.shape})")
+    if inputs.ndim > 2:
+        print(f"qcqp: note: inputs of shape {inputs.shape} flattened to {(inputs.shape[0], int(np.prod(inputs.shape[1:])))} "
+              "(one input per leading index, C order)", file=sys.stderr)
     inputs = inputs.reshape(inputs.shape[0], -1) if inputs.ndim > 1 else inputs[None, :]
     labels = np.asarray(labels).reshape(-1)
     if labels.size != inputs.shape[0]:
@@ -40,16 +46,12 @@ def array_instances(net: Network, inputs: np.ndarray, labels: np.ndarray, eps: f
             raise InputError("labels must be integers")
         labels = labels.astype(int)
     net.check_input(inputs, "inputs")
-    return [margin_instance(i, linf_ball(x, eps), int(y), net.output_size)
+    return [margin_spec(linf_ball(x, eps), int(y), net.output_size, index=i)
             for i, (x, y) in enumerate(zip(inputs, labels))]
 
 
-def vnnlib_instances(net: Network, specs: list[str]) -> list[Instance]:
-    out = []
-    for i, path in enumerate(specs):
-        prop = load_vnnlib(path, net.input_size, net.output_size)
-        out.append(Instance(i, prop.box, prop.label, [list(atoms) for atoms in prop.disjuncts]))
-    return out
+def vnnlib_instances(net: Network, specs: list[str]) -> list[Specification]:
+    return [load_vnnlib(path, net.input_size, net.output_size, index=i) for i, path in enumerate(specs)]
 
 
 def load_array(path: str, what: str) -> np.ndarray:
@@ -65,7 +67,7 @@ def load_array(path: str, what: str) -> np.ndarray:
     return array
 
 
-def run(net: Network, instances: list[Instance], methods: list[str], options: Options, quiet: bool = False,
+def run(net: Network, instances: list[Specification], methods: list[str], options: Options, quiet: bool = False,
         jobs: int = 1, scheduler: str | None = None, journal: Path | None = None,
         config: dict | None = None) -> dict[str, list[dict]]:
     """Analyse every instance; returns each method's rows in instance order.
@@ -104,7 +106,7 @@ def write_line(path: Path, entry: dict, mode: str = "a") -> None:
         os.fsync(handle.fileno())
 
 
-def analyse_safely(net: Network, inst: Instance, methods: list[str], options: Options):
+def analyse_safely(net: Network, inst: Specification, methods: list[str], options: Options):
     """``analyse`` that turns an unexpected failure into ``unknown`` rows with the reason."""
     try:
         return inst.index, analyse(net, inst, methods, options)
@@ -114,7 +116,7 @@ def analyse_safely(net: Network, inst: Instance, methods: list[str], options: Op
         return inst.index, failed_rows(inst, methods, f"{type(error).__name__}: {error}")
 
 
-def failed_rows(inst: Instance, methods: list[str], reason: str) -> dict[str, dict]:
+def failed_rows(inst: Specification, methods: list[str], reason: str) -> dict[str, dict]:
     return {m: {"index": inst.index, "label": inst.label, "status": "unknown", "margin_bound": -1e300,
                 "time_s": 0.0, "pgd_margin": None, "reason": reason} for m in methods}
 
@@ -143,7 +145,7 @@ def _execute(net, todo, methods, options, jobs, scheduler):
         cluster.close()
 
 
-def nominal_correct(net: Network, instances: list[Instance]) -> np.ndarray | None:
+def nominal_correct(net: Network, instances: list[Specification]) -> np.ndarray | None:
     if any(inst.label is None for inst in instances):
         return None
     centers = np.array([inst.box.center for inst in instances])

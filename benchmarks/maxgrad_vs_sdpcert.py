@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from qcqp.app.certify import Options, analyse, margin_instance
+from qcqp.app.certify import Options, analyse
 from qcqp.frontends.maxgrad import maxgrad_certify
 from qcqp.frontends.models.train_digits import digits_split, train
 from qcqp.frontends.network import Network
-from qcqp.frontends.specs import linf_ball
+from qcqp.frontends.specs import linf_ball, margin_spec
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
         times = {"sdp": 0.0, "maxgrad": 0.0}
         for x, y in zip(x_test[: args.limit], y_test[: args.limit]):
             box = linf_ball(x, eps)
-            inst = margin_instance(0, box, int(y), 10)
+            inst = margin_spec(box, int(y), 10)
             start = time.perf_counter()
             rows = analyse(net, inst, ["pgd", "lp", "sdp"], Options(pgd_steps=50, pgd_restarts=5))
             times["sdp"] += time.perf_counter() - start

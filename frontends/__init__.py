@@ -3,9 +3,9 @@
 from qcqp.frontends.activations import ACTIVATIONS, Activation, register_activation
 from qcqp.frontends.encode import NetworkEncoding, encode_network
 from qcqp.frontends.network import Network
-from qcqp.frontends.specs import Box, VnnlibProperty, linf_ball, load_vnnlib
+from qcqp.frontends.specs import Box, Specification, linf_ball, load_vnnlib, margin_spec
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "Box", "Network", "NetworkEncoding", "VnnlibProperty",
-    "encode_network", "linf_ball", "load_vnnlib", "register_activation",
+    "ACTIVATIONS", "Activation", "Box", "Network", "NetworkEncoding", "Specification",
+    "encode_network", "linf_ball", "load_vnnlib", "margin_spec", "register_activation",
 ]

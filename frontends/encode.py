@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from qcqp import Affine, InputError, Problem, Variable
+from qcqp import BACKENDS, Affine, InputError, Problem, Relaxation, Result, Variable
 from qcqp.frontends.bounds import crown_bounds, interval_bounds
 from qcqp.frontends.network import Network
 from qcqp.frontends.specs import Box
@@ -14,24 +14,40 @@ from qcqp.frontends.specs import Box
 
 @dataclass
 class NetworkEncoding:
-    """A Problem holding ``x`` in the box, one variable per hidden layer, and the logits.
+    """A Problem holding ``x`` in the box, the hidden layers' outputs, and the logits.
 
-    ``pre_bounds[k]`` are the pre-activation bounds of layer ``k`` (the last entry bounds
-    the logits); set an objective with :meth:`linear_objective`.
+    ``hidden[k]`` is layer ``k``'s output as an affine map (stable neurons need no variable);
+    ``pre_bounds[k]`` are the pre-activation bounds of layer ``k`` (the last entry bounds the
+    logits). :meth:`solve` relaxes the network once per backend and only swaps objectives.
     """
 
     network: Network
     box: Box
     problem: Problem
     x: Variable
-    hidden: list[Variable]
+    hidden: list[Affine]
     logits: Affine
     pre_bounds: list[tuple[np.ndarray, np.ndarray]]
+    relaxations: dict[str, Relaxation] = field(default_factory=dict, repr=False)
+
+    def objective(self, c: np.ndarray, d: float = 0.0) -> Affine:
+        """``c · logits + d`` (e.g. ``c = e_y − e_t`` for the margin)."""
+        return np.asarray(c, float) @ self.logits + d
 
     def linear_objective(self, c: np.ndarray, d: float = 0.0) -> Problem:
-        """Minimise ``c · logits + d`` (e.g. ``c = e_y − e_t`` for the margin)."""
-        self.problem.minimize(np.asarray(c, float) @ self.logits + d)
-        return self.problem
+        """A copy of the problem minimising ``c · logits + d`` (the encoding is unchanged)."""
+        return self.problem.with_objective(self.objective(c, d), "min")
+
+    def relaxation(self, backend: str) -> Relaxation:
+        """The network's relaxation by ``backend``, built on first use and kept."""
+        if backend not in self.relaxations:
+            self.relaxations[backend] = BACKENDS.get(backend).relax(self.problem.compile())
+        return self.relaxations[backend]
+
+    def solve(self, backend: str, c: np.ndarray, d: float = 0.0, sense: str = "min", **options) -> Result:
+        """Bound ``c · logits + d`` (below for ``"min"``, above for ``"max"``) with ``backend``."""
+        BACKENDS.get(backend).check_options(options)
+        return self.relaxation(backend).with_objective(self.objective(c, d), sense).solve(**options)
 
 
 def encode_network(network: Network, box: Box, bounds: str | list = "crown") -> NetworkEncoding:
@@ -74,12 +90,9 @@ def lp_bounds(network: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np
                          source=network.source)
         enc = encode_network(prefix, box, bounds[:k + 1])
         new_lo, new_hi = bounds[k][0].copy(), bounds[k][1].copy()
-        for j in range(network.weights[k].shape[0]):
-            row = enc.logits[j]
-            enc.problem.minimize(row)
-            new_lo[j] = max(new_lo[j], enc.problem.solve(backend="lp").bound)
-            enc.problem.maximize(row)
-            new_hi[j] = min(new_hi[j], enc.problem.solve(backend="lp").bound)
+        for j, row in enumerate(np.eye(network.weights[k].shape[0])):
+            new_lo[j] = max(new_lo[j], enc.solve("lp", row, sense="min").bound)
+            new_hi[j] = min(new_hi[j], enc.solve("lp", row, sense="max").bound)
         bounds[k] = (new_lo, new_hi)
     return bounds
 

@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from qcqp import InputError
+from qcqp.frontends.bounds import interval_bounds
+from qcqp.frontends.network import Network
+from qcqp.interval import affine_bounds
 
 
 @dataclass(frozen=True)
@@ -36,16 +39,50 @@ def linf_ball(x0, eps: float, domain: tuple[float, float] = (0.0, 1.0)) -> Box:
     return Box(np.maximum(x0 - eps, lo), np.minimum(x0 + eps, hi), x0)
 
 
+Atom = tuple[np.ndarray, float]  # a · Y + b <= 0 is unsafe
+
+
 @dataclass(frozen=True)
-class VnnlibProperty:
+class Specification:
     """An input box and an *unsafe* output region: a disjunction of conjunctions of
     atoms ``a · Y + b <= 0``. The property holds when no input reaches the region, which
-    is proven for a disjunct once ``min (a · Y + b) > 0`` for one of its atoms."""
+    is proven for a disjunct once ``min (a · Y + b) > 0`` for one of its atoms.
+
+    ``index`` numbers specifications within a run; ``source`` names where it came from.
+    """
 
     box: Box
-    disjuncts: tuple[tuple[tuple[np.ndarray, float], ...], ...]
-    label: int | None
-    source: str
+    disjuncts: tuple[tuple[Atom, ...], ...]
+    label: int | None = None
+    source: str = ""
+    index: int = 0
+
+    @property
+    def atoms(self) -> list[Atom]:
+        return [atom for atoms in self.disjuncts for atom in atoms]
+
+    def falsified_by(self, net: Network, x: np.ndarray) -> bool:
+        """Does ``x`` (in the box) reach the unsafe region, rigorously?
+
+        The forward pass runs in interval arithmetic on the point ``[x, x]`` with outward
+        rounding, so a counterexample is reported only if even the largest real value of
+        every atom in some disjunct is ``<= 0``; a float forward pass alone could be fooled
+        by rounding at margins near 1e-15.
+        """
+        if not self.box.contains(x):
+            return False
+        y_lo, y_hi = interval_bounds(net, x, x)[-1]
+        return any(all(affine_bounds(a[None, :], np.array([b]), y_lo, y_hi)[1][0] <= 0 for a, b in atoms)
+                   for atoms in self.disjuncts)
+
+
+def margin_spec(box: Box, label: int, classes: int, index: int = 0, source: str = "") -> Specification:
+    """Unsafe iff some ``logit[t] >= logit[label]``: one atom ``logit[y] − logit[t] <= 0`` per target."""
+    if not 0 <= label < classes:
+        raise InputError(f"label {label} of instance {index} is out of range 0..{classes - 1}")
+    eye = np.eye(classes)
+    disjuncts = tuple(((eye[label] - eye[t], 0.0),) for t in range(classes) if t != label)
+    return Specification(box, disjuncts, label, source, index)
 
 
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
@@ -69,7 +106,7 @@ def _parse_sexprs(text: str, source: str):
     return stack[0]
 
 
-def load_vnnlib(path: str | Path, n_inputs: int, n_outputs: int) -> VnnlibProperty:
+def load_vnnlib(path: str | Path, n_inputs: int, n_outputs: int, index: int = 0) -> Specification:
     """Parse a VNN-COMP property over ``X_0..X_{n-1}`` and ``Y_0..Y_{m-1}``."""
     path = Path(path)
     if not path.exists():
@@ -98,7 +135,7 @@ def load_vnnlib(path: str | Path, n_inputs: int, n_outputs: int) -> VnnlibProper
     if not disjuncts:
         raise InputError(f"{source}: no output constraint found")
     box = Box(lower, upper, 0.5 * (lower + upper))
-    return VnnlibProperty(box, tuple(disjuncts), int(label.group(1)) if label else None, source)
+    return Specification(box, tuple(disjuncts), int(label.group(1)) if label else None, source, index)
 
 
 def _check_declaration(form, n_inputs, n_outputs, source):

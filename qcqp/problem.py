@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -13,7 +14,7 @@ from qcqp.interval import affine_bounds
 from qcqp.ir import IR
 from qcqp.registry import BACKENDS
 from qcqp.result import Result
-from qcqp.variables import Variable
+from qcqp.variables import Scope, Variable
 
 
 class Problem:
@@ -34,6 +35,19 @@ class Problem:
         self.constraints: list[Constraint | Complementarity] = []
         self._objective: Quadratic | None = None
         self._sign = 1
+        self._scope = Scope(self.variables)
+
+    def with_objective(self, expr, sense: str = "min") -> Problem:
+        """A copy with another objective (``sense`` ``"min"`` or ``"max"``); this problem is unchanged.
+
+        The copy shares the variables (one index space), so either can be solved with them.
+        """
+        if sense not in ("min", "max"):
+            raise InputError(f"objective sense must be 'min' or 'max', got {sense!r}")
+        other = copy.copy(self)
+        other.constraints = list(self.constraints)
+        other._set_objective(expr, 1 if sense == "max" else -1)
+        return other
 
     @property
     def n(self) -> int:
@@ -44,7 +58,7 @@ class Problem:
         if any(var.name == name for var in self.variables):
             raise InputError(f"variable name {name!r} is already used")
         size = int(np.prod(shape)) if isinstance(shape, tuple) else shape
-        var = Variable(name, size, self.n, lower, upper, scope=self)
+        var = Variable(name, size, self.n, lower, upper, scope=self._scope)
         self.variables.append(var)
         return var
 
@@ -78,7 +92,7 @@ class Problem:
             self.constraints.append(con.named(con.name or label or f"c{len(self.constraints)}"))
 
     def _check_scope(self, expr: Expression, what: str) -> None:
-        if expr.scope is not None and expr.scope is not self:
+        if expr.scope is not None and expr.scope is not self._scope:
             names = ", ".join(map(repr, expr.variable_names()))
             raise InputError(f"{what} uses variable {names} of another Problem; create it with this "
                              "Problem's .variable()")

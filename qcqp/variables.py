@@ -23,6 +23,13 @@ def _bound_array(value, size: int, name: str, which: str, default: float) -> np.
         ) from None
 
 
+class Scope:
+    """The variable index space of one :class:`~qcqp.problem.Problem` (shared by its copies)."""
+
+    def __init__(self, variables: list[Variable]):
+        self.variables = variables
+
+
 class Variable(Affine):
     """A named block ``v[offset : offset + size]`` with elementwise bounds.
 
@@ -30,7 +37,7 @@ class Variable(Affine):
     takes part in arithmetic directly.
     """
 
-    def __init__(self, name: str, size: int, offset: int, lower=None, upper=None, scope: object | None = None):
+    def __init__(self, name: str, size: int, offset: int, lower=None, upper=None, scope: Scope | None = None):
         if not name or not isinstance(name, str):
             raise InputError("a variable needs a non-empty string name")
         if int(size) != size or size < 1:

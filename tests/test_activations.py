@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qcqp
-from qcqp.app.certify import Options, analyse, margin_instance
+from qcqp.app.certify import Options, analyse
 from qcqp.app.cli import main
 from qcqp.frontends.activations import ACTIVATIONS
 from qcqp.frontends.bounds import crown_bounds, interval_bounds
@@ -19,7 +19,7 @@ from qcqp.frontends.encode import encode_network
 from qcqp.frontends.loaders import save_npz
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
-from qcqp.frontends.specs import linf_ball
+from qcqp.frontends.specs import linf_ball, margin_spec
 
 ACTIVATION_NAMES = ["relu", "leaky_relu:0.1", "hardtanh", "sigmoid", "tanh"]
 PIECEWISE = {"relu", "leaky_relu:0.1", "hardtanh"}
@@ -133,7 +133,7 @@ def test_out_of_tree_activation_and_backend(plugin_distribution):
     net = net_with("clipped_relu", 4, sizes=(3, 6, 3))
     x0 = np.full(3, 0.5)
     label = int(net.forward(x0).argmax())
-    inst = margin_instance(0, linf_ball(x0, 0.05), label, 3)
+    inst = margin_spec(linf_ball(x0, 0.05), label, 3)
     rows = analyse(net, inst, ["lp", "sdp", "sdp-fo", "exact"], Options(pgd_steps=30, pgd_restarts=3))
     assert {r["status"] for r in rows.values()} <= {"certified", "unknown", "falsified"}
     c = np.eye(3)[label] - np.eye(3)[(label + 1) % 3]

@@ -7,13 +7,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qcqp import InputError
-from qcqp.app.certify import Options, analyse, attack, margin_instance
+from qcqp.app.certify import Options, analyse, attack
 from qcqp.frontends.bounds import crown_bounds, interval_bounds, linear_objective_bound
 from qcqp.frontends.encode import encode_network
 from qcqp.frontends.loaders import load_npz, load_onnx, save_npz
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
-from qcqp.frontends.specs import linf_ball
+from qcqp.frontends.specs import linf_ball, margin_spec
 
 
 def margin_bounds(net, box, label, target):
@@ -68,7 +68,7 @@ def test_no_instance_certified_that_pgd_or_milp_falsifies():
         rng = np.random.default_rng(seed)
         x0 = rng.random(4)
         label = int(net.forward(x0).argmax())
-        inst = margin_instance(0, linf_ball(x0, 0.15), label, 3)
+        inst = margin_spec(linf_ball(x0, 0.15), label, 3)
         rows = analyse(net, inst, ["pgd", "lp", "sdp", "exact"], Options(pgd_steps=40, pgd_restarts=4))
         statuses = {m: r["status"] for m, r in rows.items()}
         if "falsified" in statuses.values() or rows["exact"]["margin_bound"] <= 0:
@@ -87,7 +87,7 @@ def test_attack_finds_misclassified_center():
     net = random_net([3, 4, 3], 0)
     x0 = np.full(3, 0.5)
     wrong = (int(net.forward(x0).argmax()) + 1) % 3
-    value, cex = attack(net, margin_instance(0, linf_ball(x0, 0.0), wrong, 3), Options())
+    value, cex = attack(net, margin_spec(linf_ball(x0, 0.0), wrong, 3), Options())
     assert cex is not None and value <= 0
 
 
@@ -158,7 +158,7 @@ def test_bad_eps_and_labels():
     with pytest.raises(InputError, match="eps"):
         linf_ball(np.zeros(3), -0.1)
     with pytest.raises(InputError, match="out of range"):
-        margin_instance(0, linf_ball(np.zeros(3), 0.1), 7, 3)
+        margin_spec(linf_ball(np.zeros(3), 0.1), 7, 3)
 
 
 def test_lp_bounds_are_sound_and_tighter_than_crown():

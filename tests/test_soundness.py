@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qcqp
-from qcqp.app.certify import Options, analyse, margin_instance
+from qcqp.app.certify import Options, analyse
 from qcqp.frontends.network import Network
-from qcqp.frontends.specs import Box
+from qcqp.frontends.specs import Box, margin_spec
 
 
 def boundary_net(delta: float, seed: int):
@@ -43,7 +43,7 @@ def boundary_net(delta: float, seed: int):
 @pytest.mark.parametrize("seed", range(3))
 def test_nothing_certified_wrongly_near_the_boundary(delta, seed):
     net, box, true_min = boundary_net(delta, seed)
-    inst = margin_instance(0, box, 0, 2)
+    inst = margin_spec(box, 0, 2)
     rows = analyse(net, inst, ["pgd", "lp", "sdp", "sdp-fo", "exact"], Options(pgd_steps=20, pgd_restarts=2))
     for method, row in rows.items():
         assert Fraction(row["margin_bound"]) <= true_min, (method, row["margin_bound"], float(true_min))
@@ -82,8 +82,7 @@ def test_bounds_do_not_depend_on_variable_order(seed, order):
 def test_conjunction_is_proven_by_any_of_its_atoms():
     from conftest import random_net
 
-    from qcqp.app.certify import Instance
-    from qcqp.frontends.specs import linf_ball
+    from qcqp.frontends.specs import Specification, linf_ball
 
     net = random_net([3, 5, 3], 4)
     x0 = np.full(3, 0.5)
@@ -91,6 +90,6 @@ def test_conjunction_is_proven_by_any_of_its_atoms():
     first, second = int(np.argmax(y)), int(np.argmin(y))
     e = np.eye(3)
     # unsafe: logit[second] >= logit[first] (reachable or not) AND logit[2] >= 1000 (unreachable)
-    inst = Instance(0, linf_ball(x0, 0.05), None, [[(e[first] - e[second], 0.0), (-e[2], 1000.0)]])
+    inst = Specification(linf_ball(x0, 0.05), (((e[first] - e[second], 0.0), (-e[2], 1000.0)),))
     rows = analyse(net, inst, ["pgd", "lp", "sdp"], Options(pgd_steps=10, pgd_restarts=1))
     assert all(r["status"] == "certified" for r in rows.values())
