@@ -35,8 +35,9 @@ def array_instances(net: Network, inputs: np.ndarray, labels: np.ndarray, eps: f
     if inputs.size == 0:
         raise InputError(f"inputs: the array is empty (shape {inputs.shape})")
     if inputs.ndim > 2:
-        print(f"qcqp: note: inputs of shape {inputs.shape} flattened to {(inputs.shape[0], int(np.prod(inputs.shape[1:])))} "
-              "(one input per leading index, C order)", file=sys.stderr)
+        flat = (inputs.shape[0], int(np.prod(inputs.shape[1:])))
+        print(f"qcqp: note: inputs of shape {inputs.shape} flattened to {flat} (one input per leading index, "
+              "C order)", file=sys.stderr)
     inputs = inputs.reshape(inputs.shape[0], -1) if inputs.ndim > 1 else inputs[None, :]
     labels = np.asarray(labels).reshape(-1)
     if labels.size != inputs.shape[0]:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qcqp.app.certify import ATTACK
+
 
 def write_json(path: Path, payload: dict) -> None:
     """Write atomically, so an interrupted run never leaves a file that looks complete."""
@@ -19,11 +21,18 @@ def write_json(path: Path, payload: dict) -> None:
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    fields = ["index", "label", "status", "margin_bound", "pgd_margin", "time_s", "reason"]
+    """One line per instance; ``target_bounds`` (``--all-targets``) as ``;``-separated disjuncts of
+    ``,``-separated atom bounds (empty where the method did not solve that atom)."""
+    fields = ["index", "label", "status", "margin_bound", "pgd_margin", "time_s", "reason", "target_bounds"]
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        for row in rows:
+            targets = row.get("target_bounds")
+            if targets is not None:
+                row = row | {"target_bounds": ";".join(",".join("" if b is None else repr(b) for b in atoms)
+                                                       for atoms in targets)}
+            writer.writerow(row)
 
 
 def summarise(runs: dict[str, list[dict]], nominal: np.ndarray | None) -> list[dict]:
@@ -44,13 +53,26 @@ def summarise(runs: dict[str, list[dict]], nominal: np.ndarray | None) -> list[d
 
 
 def format_table(summary: list[dict]) -> str:
-    header = f"{'method':<8} {'n':>4} {'nominal':>8} {'PGD':>8} {'certified':>10} {'time/inst':>10}"
+    """The summary as text; the attack row's certificates come from CROWN and are labelled so."""
+    header = f"{'method':<10} {'n':>4} {'nominal':>8} {'PGD':>8} {'certified':>10} {'time/inst':>10}"
     lines = [header, "-" * len(header)]
     for s in summary:
         nominal = "-" if s["nominal_accuracy"] is None else f"{s['nominal_accuracy']:.3f}"
-        lines.append(f"{s['method']:<8} {s['instances']:>4} {nominal:>8} {s['pgd_accuracy']:>8.3f} "
+        name = "pgd+crown" if s["method"] == ATTACK else s["method"]
+        lines.append(f"{name:<10} {s['instances']:>4} {nominal:>8} {s['pgd_accuracy']:>8.3f} "
                      f"{s['certified_accuracy']:>10.3f} {s['mean_time_s']:>9.2f}s")
+    if any(s["method"] == ATTACK for s in summary):
+        lines.append("(pgd+crown: PGD attacks; its 'certified' column is CROWN bound propagation)")
     return "\n".join(lines)
+
+
+def zero_aligned_bins(values: np.ndarray, count: int) -> np.ndarray:
+    """About ``count`` equal bins covering ``values`` with an edge exactly at 0, so no bar mixes
+    falsified (margin <= 0) and robust points."""
+    lo, hi = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
+    width = max((hi - lo) / count, 1e-9)
+    first, last = np.floor(lo / width), np.ceil(hi / width)
+    return np.arange(first, max(last, first + 1) + 1) * width
 
 
 def plot_figures(runs: dict[str, list[dict]], summary: list[dict], out_dir: Path, eps: float | None) -> list[Path]:
@@ -60,8 +82,9 @@ def plot_figures(runs: dict[str, list[dict]], summary: list[dict], out_dir: Path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    certifiers = [m for m in runs if m != "pgd"] or list(runs)
+    certifiers = [m for m in runs if m != ATTACK] or list(runs)
     best = max(certifiers, key=lambda m: sum(r["status"] == "certified" for r in runs[m]))
     rows = [r for r in runs[best] if r["pgd_margin"] is not None]
     margins = np.array([r["pgd_margin"] for r in rows])
@@ -69,12 +92,13 @@ def plot_figures(runs: dict[str, list[dict]], summary: list[dict], out_dir: Path
     if not rows:
         return []
     fig, ax = plt.subplots(figsize=(6, 4))
-    bins = np.linspace(min(margins.min(), 0), margins.max() + 1e-9, 25)
+    bins = zero_aligned_bins(margins, 24)
     ax.hist([margins[certified], margins[~certified]], bins=bins, stacked=True,
             label=[f"certified ({best})", "not certified"], color=["tab:green", "tab:gray"])
     ax.axvline(0, color="k", lw=0.8)
     ax.set_xlabel("PGD margin (logit[y] − max other)")
     ax.set_ylabel("instances")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Figure 1: PGD margins" + (f", ε = {eps}" if eps is not None else ""))
     ax.legend()
     fig.tight_layout()
@@ -82,9 +106,9 @@ def plot_figures(runs: dict[str, list[dict]], summary: list[dict], out_dir: Path
     fig.savefig(first, dpi=120)
     plt.close(fig)
 
-    labels = ["nominal", "PGD"] + [s["method"] for s in summary if s["method"] != "pgd"]
+    labels = ["nominal", "PGD"] + [s["method"] for s in summary if s["method"] != ATTACK]
     values = [summary[0]["nominal_accuracy"] or 0.0, summary[0]["pgd_accuracy"]]
-    values += [s["certified_accuracy"] for s in summary if s["method"] != "pgd"]
+    values += [s["certified_accuracy"] for s in summary if s["method"] != ATTACK]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.bar(labels, values, color=["tab:blue", "tab:orange"] + ["tab:green"] * (len(labels) - 2))
     for i, v in enumerate(values):

@@ -72,7 +72,7 @@ def boxqp(name: str):
 def margin_problem(net, box, a, b):
     from qcqp.frontends.encode import encode_network
 
-    return encode_network(net, box).problem_for(a, b)
+    return encode_network(net, box).linear_objective(a, b)
 
 
 def hardest_target(net, prop):
@@ -107,9 +107,15 @@ def build(problem: str):
 
 
 def measure(problem, solver, queue):
+    import qcqp
+
     p = build(problem)
     start = time.perf_counter()
-    result = p.solve("sdp", solver=solver)
+    try:
+        result = p.solve("sdp", solver=solver)
+    except qcqp.InputError as error:
+        queue.put({"refused": str(error)})
+        return
     queue.put({"bound": result.bound, "total": time.perf_counter() - start, "dim": result.stats["dim"],
                "rows": 1 + result.stats["equalities"] + result.stats["inequalities"],
                "status": result.status.value, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
@@ -139,10 +145,10 @@ def main() -> None:
         if problem.split(":")[0] in ("boxqp", "mnistfc") and not SHARED.exists():
             continue
         results = {s: run(problem, s, args.timeout) for s in args.solvers}
-        done = [r for r in results.values() if r is not None]
+        done = [r for r in results.values() if r is not None and "refused" not in r]
         shape = (done[0]["dim"], done[0]["rows"]) if done else ("?", "?")
-        cells = [f"{r['total']:.2f} ({r['bound']:.6f}, {r['rss_mb']:.0f})" if r else f"> {args.timeout:.0f}"
-                 for r in results.values()]
+        cells = [f"> {args.timeout:.0f}" if r is None else "refused (memory)" if "refused" in r
+                 else f"{r['total']:.2f} ({r['bound']:.6f}, {r['rss_mb']:.0f})" for r in results.values()]
         bounds = [r["bound"] for r in done]
         spread = (max(bounds) - min(bounds)) / max(1.0, abs(min(bounds))) if bounds else float("nan")
         print(f"| {problem} | {shape[0]} | {shape[1]} | " + " | ".join(cells) + f" | {spread:.1e} |", flush=True)

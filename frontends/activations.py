@@ -18,6 +18,16 @@ ACTIVATIONS = Registry("activation", "qcqp.activations",
                        builtins=("qcqp.frontends.piecewise", "qcqp.frontends.smooth"))
 
 
+def for_op(kind: str, op: str) -> type[Activation] | None:
+    """The registered activation class mapped from ONNX op ``op`` (``kind="onnx"``) or
+    ``torch.nn`` class ``op`` (``kind="torch"``), or ``None``."""
+    for name in ACTIVATIONS.names():
+        cls = ACTIVATIONS.get(name)
+        if op in (cls.onnx_ops if kind == "onnx" else cls.torch_modules):
+            return cls
+    return None
+
+
 def register_activation(name: str):
     """Decorator registering an :class:`Activation` subclass under ``name``."""
     return ACTIVATIONS.register(name)
@@ -35,6 +45,37 @@ class Activation:
 
     name: ClassVar[str] = ""
     piecewise_linear: ClassVar[bool] = False
+    onnx_ops: ClassVar[tuple[str, ...]] = ()  # ONNX op types the loader maps to this activation
+    torch_modules: ClassVar[tuple[str, ...]] = ()  # torch.nn class names the loader maps to it
+
+    def params(self) -> tuple[float, ...]:
+        """The parameters that distinguish instances (``"leaky_relu:0.2"`` has ``(0.2,)``)."""
+        return ()
+
+    @classmethod
+    def from_onnx(cls, attributes: dict, constants: list, where: str) -> Activation:
+        """An instance from an ONNX node's attributes (by name) and constant inputs."""
+        return cls()
+
+    @classmethod
+    def from_torch(cls, module, where: str) -> Activation:
+        """An instance from a ``torch.nn`` module."""
+        return cls()
+
+    def __str__(self) -> str:
+        params = self.params()
+        return self.name + (":" + ",".join(repr(float(p)) for p in params) if params else "")
+
+    def __repr__(self) -> str:
+        return f"Activation({str(self)!r})"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            other = get_activation(other)
+        return type(self) is type(other) and self.params() == other.params()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.params()))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -66,6 +107,7 @@ class ReLU(Activation):
 
     name = "relu"
     piecewise_linear = True
+    onnx_ops, torch_modules = ("Relu",), ("ReLU",)
 
     def forward(self, x):
         return np.maximum(x, 0.0)
@@ -119,8 +161,10 @@ def widen_linear_bounds(a_l, b_l, a_u, b_u, lo, hi):
     return a_l, b_l - slack, a_u, b_u + slack
 
 
-def get_activation(name: str) -> Activation:
+def get_activation(name: str | Activation) -> Activation:
     """An instance of the activation ``name``; parameters follow a colon (``"leaky_relu:0.2"``)."""
+    if isinstance(name, Activation):
+        return name
     base, _, params = name.partition(":")
     cls = ACTIVATIONS.get(base)
     try:

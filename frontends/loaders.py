@@ -7,11 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from qcqp import InputError
-from qcqp.frontends.activations import ACTIVATIONS
+from qcqp.frontends.activations import Activation, for_op
 from qcqp.frontends.network import Network
-
-ONNX_ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
-TORCH_ACTIVATIONS = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Hardtanh": "hardtanh"}
 
 
 def load_network(path: str | Path) -> Network:
@@ -49,8 +46,8 @@ def load_npz(path: str | Path) -> Network:
 def save_npz(network: Network, path: str | Path) -> None:
     arrays = {f"W{k}": W for k, W in enumerate(network.weights)}
     arrays |= {f"b{k}": b for k, b in enumerate(network.biases)}
-    if any(a != "relu" for a in network.activations):
-        arrays["activations"] = np.array(network.activations)
+    if any(a.name != "relu" for a in network.activations):
+        arrays["activations"] = np.array([str(a) for a in network.activations])
     np.savez(path, **arrays)
 
 
@@ -60,14 +57,14 @@ class _AffineChain:
     def __init__(self, size: int):
         self.W, self.b = np.eye(size), np.zeros(size)
         self.layers: list[tuple[np.ndarray, np.ndarray]] = []
-        self.activations: list[str] = []
+        self.activations: list[Activation] = []
 
     def apply(self, M: np.ndarray, c: np.ndarray) -> None:
         self.W, self.b = M @ self.W, M @ self.b + c
 
-    def activation(self, name: str) -> None:
+    def activation(self, activation: Activation) -> None:
         self.layers.append((self.W, self.b))
-        self.activations.append(name)
+        self.activations.append(activation)
         self.W, self.b = np.eye(self.W.shape[0]), np.zeros(self.W.shape[0])
 
     def network(self, source: str) -> Network:
@@ -76,9 +73,13 @@ class _AffineChain:
 
 
 def load_onnx(path: str | Path) -> Network:
-    """A chain of Gemm/MatMul/Add/Sub/Mul/Div/Flatten/Reshape and registered activations."""
-    import onnx
-    from onnx import numpy_helper
+    """A chain of Gemm/MatMul/Add/Sub/Mul/Div/Flatten/Reshape and registered activations
+    (each activation class names the ONNX ops it stands for in ``onnx_ops``)."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise InputError(f"{path}: reading ONNX needs the onnx package: pip install onnx") from None
 
     try:
         model = onnx.load(str(path))
@@ -115,15 +116,9 @@ def _apply_onnx_node(chain: _AffineChain, node, others: list, where: str) -> Non
     size = chain.W.shape[0]
     if op in ("Flatten", "Reshape", "Identity", "Dropout"):
         return
-    if op == "LeakyRelu":
-        chain.activation(f"leaky_relu:{attrs['alpha'].f if 'alpha' in attrs else 0.01!r}")
-    elif op == "Clip":
-        bounds = [attrs[k].f for k in ("min", "max") if k in attrs] or [float(np.ravel(o)[0]) for o in others]
-        if bounds != [-1.0, 1.0]:
-            raise InputError(f"{where}: only Clip(-1, 1) (hard-tanh) is supported, got {bounds}")
-        chain.activation("hardtanh")
-    elif op in ONNX_ACTIVATIONS and ONNX_ACTIVATIONS[op] in ACTIVATIONS.names():
-        chain.activation(ONNX_ACTIVATIONS[op])
+    activation = for_op("onnx", op)
+    if activation is not None:
+        chain.activation(activation.from_onnx(attrs, others, where))
     elif op == "Gemm":
         B, C = others[0], (others[1] if len(others) > 1 else 0.0)
         alpha = attrs["alpha"].f if "alpha" in attrs else 1.0
@@ -169,12 +164,8 @@ def from_torch(module) -> Network:
             chain.apply(W, b)
         elif isinstance(layer, (nn.Flatten, nn.Identity, nn.Dropout)):
             continue
-        elif kind == "LeakyReLU":
-            chain.activation(f"leaky_relu:{layer.negative_slope!r}")
-        elif kind == "Hardtanh" and (layer.min_val, layer.max_val) != (-1.0, 1.0):
-            raise InputError(f"torch model: layer {k} Hardtanh range must be (-1, 1)")
-        elif kind in TORCH_ACTIVATIONS:
-            chain.activation(TORCH_ACTIVATIONS[kind])
+        elif for_op("torch", kind) is not None:
+            chain.activation(for_op("torch", kind).from_torch(layer, f"torch model: layer {k}"))
         else:
             raise InputError(f"torch model: unsupported layer {k} ({kind})")
     return chain.network("torch model")

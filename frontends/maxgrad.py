@@ -20,7 +20,7 @@ from qcqp.frontends.specs import Box
 
 def gradient_norm_problem(net: Network, c: np.ndarray, box: Box) -> Problem:
     """The QCQP whose maximum bounds ``max_{x ∈ box} ‖∇ₓ(c · f)‖₁``."""
-    if len(net.weights) != 2 or net.activations != ("relu",):
+    if len(net.weights) != 2 or [a.name for a in net.activations] != ["relu"]:
         raise InputError("MAXGRAD needs a two-layer ReLU network (one hidden layer)")
     W0, W1 = net.weights
     lo, hi = crown_bounds(net, box.lower, box.upper)[0]

@@ -19,7 +19,7 @@ class Network:
 
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
-    activations: tuple[str, ...]
+    activations: tuple[Activation, ...]  # names such as "leaky_relu:0.2" are accepted and resolved
     source: str = "network"
 
     def __post_init__(self):
@@ -27,6 +27,7 @@ class Network:
         biases = tuple(np.asarray(b, dtype=float).reshape(-1) for b in self.biases)
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "biases", biases)
+        object.__setattr__(self, "activations", tuple(get_activation(a) for a in self.activations))
         if not weights:
             raise InputError(f"{self.source}: the network has no layers")
         if len(biases) != len(weights) or len(self.activations) != len(weights) - 1:
@@ -40,8 +41,6 @@ class Network:
                                  f"gives {weights[k - 1].shape[0]}")
             if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
                 raise InputError(f"{self.source}: layer {k} has NaN or infinite weights")
-        for name in self.activations:
-            get_activation(name)
 
     @property
     def input_size(self) -> int:
@@ -56,7 +55,7 @@ class Network:
         return [self.input_size] + [W.shape[0] for W in self.weights]
 
     def activation(self, k: int) -> Activation:
-        return get_activation(self.activations[k])
+        return self.activations[k]
 
     def check_input(self, x: np.ndarray, what: str = "input") -> np.ndarray:
         x = np.asarray(x, dtype=float)

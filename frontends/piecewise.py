@@ -14,11 +14,23 @@ class LeakyReLU(Activation):
 
     name = "leaky_relu"
     piecewise_linear = True
+    onnx_ops, torch_modules = ("LeakyRelu",), ("LeakyReLU",)
 
     def __init__(self, alpha: float = 0.01):
         if not 0 <= alpha < 1:
             raise InputError(f"leaky_relu slope must be in [0, 1), got {alpha}")
         self.alpha = float(alpha)
+
+    def params(self):
+        return (self.alpha,)
+
+    @classmethod
+    def from_onnx(cls, attributes, constants, where):
+        return cls(attributes["alpha"].f if "alpha" in attributes else 0.01)
+
+    @classmethod
+    def from_torch(cls, module, where):
+        return cls(module.negative_slope)
 
     def forward(self, x):
         return np.maximum(x, self.alpha * x)
@@ -51,6 +63,21 @@ class HardTanh(Activation):
 
     name = "hardtanh"
     piecewise_linear = True
+    onnx_ops, torch_modules = ("Clip",), ("Hardtanh",)
+
+    @classmethod
+    def from_onnx(cls, attributes, constants, where):
+        bounds = [attributes[k].f for k in ("min", "max") if k in attributes] or [float(np.ravel(c)[0])
+                                                                                  for c in constants]
+        if bounds != [-1.0, 1.0]:
+            raise InputError(f"{where}: only Clip(-1, 1) (hard-tanh) is supported, got {bounds}")
+        return cls()
+
+    @classmethod
+    def from_torch(cls, module, where):
+        if (module.min_val, module.max_val) != (-1.0, 1.0):
+            raise InputError(f"{where}: Hardtanh range must be (-1, 1)")
+        return cls()
 
     def forward(self, x):
         return np.clip(x, -1.0, 1.0)

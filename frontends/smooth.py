@@ -48,6 +48,7 @@ class SShaped(Activation):
 @register_activation("sigmoid")
 class Sigmoid(SShaped):
     name = "sigmoid"
+    onnx_ops, torch_modules = ("Sigmoid",), ("Sigmoid",)
 
     def forward(self, x):
         return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, float)))
@@ -60,6 +61,7 @@ class Sigmoid(SShaped):
 @register_activation("tanh")
 class Tanh(SShaped):
     name = "tanh"
+    onnx_ops, torch_modules = ("Tanh",), ("Tanh",)
 
     def forward(self, x):
         return np.tanh(x)

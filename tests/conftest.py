@@ -22,8 +22,17 @@ def random_net(sizes, seed, scale=1.0) -> Network:
     return Network(Ws, bs, ("relu",) * (len(sizes) - 2))
 
 
-@pytest.fixture
-def mnistfc():
-    if not (SHARED / "mnist-net_256x2.onnx").exists():
-        pytest.skip("../shared/data/mnistfc is not present")
-    return SHARED
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+VNNCOMP = {  # (model, property, label): the shipped look-alike always, VNN-COMP's own where present
+    "fixture": (FIXTURES / "digits_vnncomp.onnx", FIXTURES / "prop_0_0.05.vnnlib", 8),
+    "mnistfc": (SHARED / "mnist-net_256x2.onnx", SHARED / "prop_0_0.03.vnnlib", 8),
+}
+
+
+@pytest.fixture(params=list(VNNCOMP))
+def vnncomp(request):
+    """An ONNX model in VNN-COMP's layout and one of its VNNLIB properties."""
+    model, spec, label = VNNCOMP[request.param]
+    if not model.exists():
+        pytest.skip("../shared/data/mnistfc is not present (the shipped fixture covers the same code)")
+    return model, spec, label

@@ -72,13 +72,14 @@ def test_malformed_vnnlib_and_nan_weights(model, capsys, tmp_path):
     assert "NaN" in capsys.readouterr().err
 
 
-def test_mnistfc_vnnlib_with_lp(mnistfc, tmp_path):
+def test_vnncomp_vnnlib_with_lp(vnncomp, tmp_path):
+    model, spec, label = vnncomp
     out = tmp_path / "r.json"
-    code = main(["certify", str(mnistfc / "mnist-net_256x2.onnx"), "--spec", str(mnistfc / "prop_0_0.03.vnnlib"),
-                 "--method", "lp", "--out", str(out), "--quiet", "--pgd-steps", "20", "--pgd-restarts", "2"])
+    code = main(["certify", str(model), "--spec", str(spec), "--method", "lp", "--out", str(out), "--quiet",
+                 "--pgd-steps", "20", "--pgd-restarts", "2"])
     assert code == 0
     row = json.loads(out.read_text())["instances"][0]
-    assert row["label"] == 8 and row["status"] in ("certified", "unknown", "falsified")
+    assert row["label"] == label and row["status"] in ("certified", "unknown", "falsified")
 
 
 def _args(model, out, *extra):

@@ -134,13 +134,14 @@ def test_onnx_unsupported_op_names_op_and_node(tmp_path):
         load_onnx(tmp_path / "bad.onnx")
 
 
-def test_mnistfc_onnx_matches_onnxruntime(mnistfc):
+def test_vnncomp_onnx_matches_onnxruntime(vnncomp):
     ort = pytest.importorskip("onnxruntime")
-    path = mnistfc / "mnist-net_256x2.onnx"
+    path = vnncomp[0]
     net = load_onnx(path)
     sess = ort.InferenceSession(str(path))
-    x = np.random.default_rng(2).random((4, 784)).astype(np.float32)
-    ref = np.concatenate([sess.run(None, {"0": xi.reshape(1, 784, 1)})[0] for xi in x])
+    d = net.input_size
+    x = np.random.default_rng(2).random((4, d)).astype(np.float32)
+    ref = np.concatenate([sess.run(None, {"0": xi.reshape(1, d, 1)})[0] for xi in x])
     assert np.abs(net.forward(x.astype(float)) - ref).max() < 1e-5
 
 
