@@ -120,8 +120,8 @@ def _solve(net: Network, spec: Specification, method: str, crown, encoding, opti
 
 def _backend_options(method: str, options: Options) -> dict:
     """The time limit (where the backend takes one) and the method's own options."""
-    accepted = BACKENDS.get(method).option_names()
-    timed = {"time_limit": options.time_limit} if accepted is None or "time_limit" in accepted else {}
+    backend = BACKENDS.get(method)
+    timed = {"time_limit": options.time_limit} if "time_limit" in backend.option_names() else {}
     return timed | options.backend_options.get(method, {})
 
 

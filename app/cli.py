@@ -79,8 +79,9 @@ def describe_backends() -> str:
     """One line per backend (with its options) and per SDP solver (with its availability)."""
     lines = ["backends:"]
     for name in BACKENDS.names():
-        options = BACKENDS.get(name).option_names()
-        lines.append(f"  {name:<10} options: {', '.join(options) if options is not None else 'any'}")
+        backend = BACKENDS.get(name)
+        options = ", ".join(backend.option_names()) + (", solver settings" if backend.takes_settings() else "")
+        lines.append(f"  {name:<10} options: {options or '(none)'}")
     lines.append("SDP solvers (qcqp certify --solver, Problem.solve(backend='sdp', solver=...)):")
     for name in SDP_SOLVERS.names():
         adapter = SDP_SOLVERS.get(name)

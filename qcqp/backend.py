@@ -61,14 +61,22 @@ class Backend:
     def solve(self, relaxation: Relaxation, **options) -> Result:
         raise NotImplementedError(f"backend {self.name!r} does not implement solve")
 
-    def option_names(self) -> list[str] | None:
-        """Accepted option names, or ``None`` when :meth:`solve` takes arbitrary keywords."""
-        return keyword_names(self.solve)
+    def signature(self) -> Callable:
+        """The function whose keyword parameters are this backend's options."""
+        return self.solve
+
+    def option_names(self) -> list[str]:
+        """The named options (parameters of :meth:`solve` after the relaxation)."""
+        return keyword_names(self.signature())[0]
+
+    def takes_settings(self) -> bool:
+        """Whether extra keywords are passed on (e.g. to a solver, which checks them)."""
+        return keyword_names(self.signature())[1]
 
     def check_options(self, options: dict) -> None:
         """Raise :class:`InputError` for an unknown option, listing the valid ones."""
         valid = self.option_names()
-        unknown = [key for key in options if valid is not None and key not in valid]
+        unknown = [key for key in options if key not in valid and not self.takes_settings()]
         if unknown:
             raise InputError(f"backend {self.name!r} has no option {unknown[0]!r}; "
                              f"valid options: {', '.join(valid) or '(none)'}")
@@ -98,16 +106,15 @@ class FunctionBackend(Backend):
     def solve(self, relaxation: Relaxation, **options) -> Result:
         return self.function(relaxation.ir, **options)
 
-    def option_names(self) -> list[str] | None:
-        return keyword_names(self.function)
+    def signature(self) -> Callable:
+        return self.function
 
 
-def keyword_names(function: Callable) -> list[str] | None:
-    """Names of the parameters after the first, or ``None`` if it takes ``**kwargs``."""
+def keyword_names(function: Callable) -> tuple[list[str], bool]:
+    """Names of the parameters after the first, and whether it also takes ``**kwargs``."""
     params = list(inspect.signature(function).parameters.values())[1:]
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return [p.name for p in params]
+    named = [p.name for p in params if p.kind is not p.VAR_KEYWORD]
+    return named, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 def as_backend(name: str, obj: Any) -> Backend:

@@ -137,3 +137,24 @@ def test_unknown_options_raise_listing_valid_ones():
         p.solve("sdp", solver="nope")
     with pytest.raises(InputError, match="Clarabel setting 'foo'"):
         p.solve("sdp", solver="clarabel", foo=1)
+
+
+@pytest.mark.parametrize("backend", ["lp", "sdp", "sdp-fo", "exact"])
+def test_builtin_backends_pass_the_conformance_checks(backend):
+    from qcqp.testing import check_backend
+
+    check_backend(backend, options={"iterations": 300} if backend == "sdp-fo" else None)
+
+
+def test_conformance_check_catches_an_unsound_backend():
+    from qcqp.testing import check_backend
+
+    @qcqp.register_backend("too-optimistic")
+    def optimistic(ir, time_limit: float = 1.0):
+        return qcqp.Result("too-optimistic", Status.OPTIMAL, ir.user_value(-1e9))
+
+    try:
+        with pytest.raises(AssertionError, match="not above the optimum"):
+            check_backend("too-optimistic", linear_only=True)
+    finally:
+        qcqp.BACKENDS.unregister("too-optimistic")

@@ -80,6 +80,14 @@ def cases(d: Path) -> dict[str, tuple[list[str], str]]:
         "missing --eps": (["certify", net, "--inputs", x, "--labels", y], "--eps is required"),
         "unknown method": (["certify", net, "--inputs", x, "--labels", y, "--eps", "0.1", "--method", "magic"],
                            "unknown method 'magic'"),
+        "inputs array empty": (["certify", net, "--inputs", str(d / "empty.npy"), "--labels", y, "--eps", "0.1"],
+                               "the array is empty"),
+        "bad model and bad method together": (["certify", str(d / "nope.onnx"), "--inputs", x, "--labels", y,
+                                               "--eps", "0.1", "--method", "magic"], "no such model file"),
+        "unknown SDP solver": (["certify", net, "--inputs", x, "--labels", y, "--eps", "0.1", "--method", "sdp",
+                                "--solver", "nope"], "unknown SDP solver 'nope'"),
+        "--solver without sdp": (["certify", net, "--inputs", x, "--labels", y, "--eps", "0.1", "--method", "lp",
+                                  "--solver", "sdpa"], "--solver applies to --method sdp only"),
         "--jobs 0": (["certify", net, "--inputs", x, "--labels", y, "--eps", "0.1", "--jobs", "0"],
                      "--jobs must be at least 1"),
         "--timeout 0": (["certify", net, "--inputs", x, "--labels", y, "--eps", "0.1", "--timeout", "0"],
@@ -122,6 +130,7 @@ def inputs(tmp_path):
     np.save(tmp_path / "bad_y.npy", np.array([0, 1, 7]))
     np.save(tmp_path / "float_y.npy", np.array([0.5, 1, 2]))
     np.save(tmp_path / "short_y.npy", np.array([0, 1]))
+    np.save(tmp_path / "empty.npy", np.zeros((0, 4)))
     spec4 = GOOD_SPEC.replace("X_2 Real)\n", "X_2 Real)\n(declare-const X_3 Real)\n") + \
         "(assert (>= X_3 0.1))\n(assert (<= X_3 0.2))\n"
     _vnnlib(tmp_path / "unbalanced.vnnlib", spec4 + "(assert (<= Y_0 Y_1)")
@@ -143,6 +152,39 @@ def test_every_bad_input_gives_one_line_and_exit_2(inputs, capsys):
         assert fragment in err, (name, err)
         assert len(err.splitlines()) == 1, (name, err)
         assert not (inputs / "r.json").exists(), name
+
+
+@pytest.mark.parametrize("where, fragment", [("X.npy/r.json", "cannot write there")])
+def test_unwritable_out_is_one_line(inputs, capsys, where, fragment):
+    """--out below a file (or in a folder without permission) is refused before any work."""
+    args = ["certify", str(inputs / "net.npz"), "--inputs", str(inputs / "X.npy"), "--labels",
+            str(inputs / "y.npy"), "--eps", "0.1", "--method", "lp", "--quiet", "--out", str(inputs / where)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and "--out" in err and len(err.splitlines()) == 1
+
+
+def test_missing_out_folder_is_created(inputs):
+    out = inputs / "new" / "deeper" / "r.json"
+    assert main(["certify", str(inputs / "net.npz"), "--inputs", str(inputs / "X.npy"), "--labels",
+                 str(inputs / "y.npy"), "--eps", "0.1", "--method", "lp", "--quiet", "--out", str(out)]) == 0
+    assert out.exists() and out.with_suffix(".csv").exists()
+
+
+def test_onnx_without_the_onnx_package_is_one_line(inputs, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if onnx were not installed
+    args = ["certify", str(inputs / "softplus.onnx"), "--inputs", str(inputs / "X.npy"), "--labels",
+            str(inputs / "y.npy"), "--eps", "0.1", "--method", "lp", "--quiet", "--out", str(inputs / "r.json")]
+    assert main(args) == 2
+    assert "pip install onnx" in capsys.readouterr().err
+
+
+def test_nd_inputs_are_flattened_with_a_note(inputs, capsys):
+    np.save(inputs / "square.npy", np.full((3, 2, 2), 0.5))
+    assert main(["certify", str(inputs / "net.npz"), "--inputs", str(inputs / "square.npy"), "--labels",
+                 str(inputs / "y.npy"), "--eps", "0.1", "--method", "lp", "--quiet",
+                 "--out", str(inputs / "r.json")]) == 0
+    assert "flattened to (3, 4)" in capsys.readouterr().err
 
 
 if __name__ == "__main__":  # print the table for docs/reliability.md
