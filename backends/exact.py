@@ -25,7 +25,8 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
 from qcqp.backends.highs import solve_linear_model
-from qcqp.backends.linear import build_linear_model, widen_columns
+from qcqp.backends.linear import build_linear_model
+from qcqp.expr import widen_columns
 from qcqp.safe import loosen_upper
 
 FEASIBILITY = 1e-7

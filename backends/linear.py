@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from qcqp import IR, InputError
-from qcqp.expr import Affine, Quadratic
+from qcqp.expr import Affine, Quadratic, widen_columns
 from qcqp.interval import affine_bounds
 from qcqp.lifting import expands, lift, pair_rows_cols
 
@@ -165,14 +165,6 @@ def build_linear_model(ir: IR, lower=None, upper=None, fixings=()) -> LinearMode
         upper=np.concatenate([upper, builder.col_upper]),
         entries=np.array(builder.entries, dtype=int).reshape(-1, 2),
     )
-
-
-def widen_columns(M, width: int) -> sp.csr_array:
-    """``M`` with zero columns appended up to ``width``."""
-    M = sp.csr_array(M)
-    if M.shape[1] == width:
-        return M
-    return sp.csr_array((M.data, M.indices, M.indptr), shape=(M.shape[0], width))
 
 
 def _stack(rows: list, width: int) -> tuple[sp.csr_array, np.ndarray]:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 from qcqp import IR, Backend, Relaxation, Result, register_backend
 from qcqp.backend import package
 from qcqp.backends.highs import solve_linear_model
-from qcqp.backends.linear import LinearModel, build_linear_model, widen_columns
+from qcqp.backends.linear import LinearModel, build_linear_model
+from qcqp.expr import widen_columns
 
 
 @dataclass(frozen=True)

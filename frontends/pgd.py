@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from qcqp.frontends.network import Network
@@ -18,24 +20,37 @@ def pgd_minimize(net: Network, box: Box, C: np.ndarray, d: np.ndarray | None = N
     """
     C = np.atleast_2d(np.asarray(C, float))
     d = np.zeros(C.shape[0]) if d is None else np.asarray(d, float)
-    rng = np.random.default_rng(seed)
     k, n = C.shape[0], net.input_size
-    width = box.upper - box.lower
-    starts = [np.broadcast_to(box.center, (k, n))]
-    starts += [box.lower + rng.random((k, n)) * width for _ in range(restarts)]
-    x = np.concatenate(starts)  # (k * (restarts + 1), n)
     objective = np.tile(C, (restarts + 1, 1))
-    best_x, best = x.copy(), _values(net, x, objective)
-    for step in range(steps):
-        alpha = 0.25 * width * (1.0 - step / steps) + 1e-3 * width
-        x = np.clip(x - alpha * np.sign(net.gradient(x, objective)), box.lower, box.upper)
-        values = _values(net, x, objective)
-        better = values < best
-        best_x[better], best[better] = x[better], values[better]
-    best = best.reshape(restarts + 1, k)
-    pick = np.argmin(best, axis=0)
+    best, best_x = signed_gradient_search(lambda x: _values(net, x, objective),
+                                          lambda x: net.gradient(x, objective), box, k, steps, restarts, seed)
+    pick = np.argmin(best.reshape(restarts + 1, k), axis=0)
     points = best_x.reshape(restarts + 1, k, n)[pick, np.arange(k)]
     return _values(net, points, C) + d, points
+
+
+def signed_gradient_search(value: Callable[[np.ndarray], np.ndarray], gradient: Callable[[np.ndarray], np.ndarray],
+                           box: Box, copies: int, steps: int, restarts: int, seed: int):
+    """Minimise ``value`` (row-wise on a batch) by signed gradient steps projected on the box.
+
+    The batch holds ``copies`` rows started at the centre, then ``copies`` random starts per
+    restart; the step decays linearly from a quarter of the box width. Returns the best value
+    and point seen for every row of the batch.
+    """
+    rng = np.random.default_rng(seed)
+    n = box.center.size
+    width = box.upper - box.lower
+    starts = [np.broadcast_to(box.center, (copies, n))]
+    starts += [box.lower + rng.random((copies, n)) * width for _ in range(restarts)]
+    x = np.concatenate(starts)
+    best_x, best = x.copy(), value(x)
+    for step in range(steps):
+        alpha = 0.25 * width * (1.0 - step / steps) + 1e-3 * width
+        x = np.clip(x - alpha * np.sign(gradient(x)), box.lower, box.upper)
+        current = value(x)
+        better = current < best
+        best_x[better], best[better] = x[better], current[better]
+    return best, best_x
 
 
 def _values(net: Network, x: np.ndarray, C: np.ndarray) -> np.ndarray:

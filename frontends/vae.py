@@ -16,6 +16,7 @@ import numpy as np
 from qcqp import InputError
 from qcqp.frontends.encode import NetworkEncoding, encode_network
 from qcqp.frontends.network import Network
+from qcqp.frontends.pgd import signed_gradient_search
 from qcqp.frontends.specs import Box, linf_ball
 
 
@@ -65,21 +66,13 @@ def reconstruction_problem(decoder: Network, box: Box) -> NetworkEncoding:
 def reconstruction_attack(decoder: Network, box: Box, steps: int = 200, restarts: int = 10,
                           seed: int = 0) -> tuple[float, np.ndarray]:
     """Signed-gradient ascent of ``‖dec(z) − dec(z₀)‖²``; returns the best value and point."""
-    rng = np.random.default_rng(seed)
     y0 = decoder.forward(box.center)
-    width = box.upper - box.lower
-    z = np.vstack([box.center, box.lower + rng.random((restarts, box.center.size)) * width])
 
     def value(points):
         return np.sum((decoder.forward(points) - y0) ** 2, axis=1)
 
-    best, best_z = value(z), z.copy()
-    for step in range(steps):
-        residual = 2.0 * (decoder.forward(z) - y0)
-        alpha = 0.25 * width * (1 - step / steps) + 1e-3 * width
-        z = np.clip(z + alpha * np.sign(decoder.gradient(z, residual)), box.lower, box.upper)
-        current = value(z)
-        better = current > best
-        best[better], best_z[better] = current[better], z[better]
-    k = int(np.argmax(best))
+    best, best_z = signed_gradient_search(lambda z: -value(z),
+                                          lambda z: -decoder.gradient(z, 2.0 * (decoder.forward(z) - y0)),
+                                          box, 1, steps, restarts, seed)
+    k = int(np.argmin(best))
     return float(value(best_z[k:k + 1])[0]), best_z[k]

@@ -28,11 +28,12 @@ def _csr(matrix) -> sp.csr_array:
     return sp.csr_array(matrix, dtype=float)
 
 
-def _pad(A: sp.csr_array, n: int) -> sp.csr_array:
-    """Widen ``A`` with zero columns to ``n`` variables (variables created later)."""
-    if A.shape[1] == n:
-        return A
-    return sp.csr_array((A.data, A.indices, A.indptr), shape=(A.shape[0], n))
+def widen_columns(M, width: int) -> sp.csr_array:
+    """``M`` with zero columns appended up to ``width`` (variables created later, lifted columns)."""
+    M = sp.csr_array(M)
+    if M.shape[1] == width:
+        return M
+    return sp.csr_array((M.data, M.indices, M.indptr), shape=(M.shape[0], width))
 
 
 def _constant_array(value, what: str) -> np.ndarray:
@@ -144,7 +145,7 @@ class Affine(Expression):
         return self.A.shape[1]
 
     def padded(self, n: int) -> Affine:
-        return Affine(_pad(self.A, n), self.a, self._scalar, self.scope)
+        return Affine(widen_columns(self.A, n), self.a, self._scalar, self.scope)
 
     def evaluate(self, v: np.ndarray) -> np.ndarray:
         return self.A @ v[: self.n] + self.a

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-EPS = np.finfo(float).eps
+from qcqp.safe import EPS
 
 
 def round_out(lo: np.ndarray, hi: np.ndarray, magnitude: np.ndarray, terms: np.ndarray):
