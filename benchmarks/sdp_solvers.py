@@ -7,8 +7,8 @@ property (when present). Each measurement runs in a fresh process with a timeout
 reports the total time of ``Problem.solve("sdp", solver=...)`` (relaxation included), the
 rigorous bound and the peak RSS. Prints a markdown table.
 
-Usage: ``python benchmarks/sdp_solvers.py [--problems net:64-32-32-10 maxcut:grid-8 boxqp:spar030-060-1
-mnistfc:prop_0_0.03] [--solvers clarabel sdpa scs] [--timeout 600]``
+Usage: ``python benchmarks/sdp_solvers.py [--problems net:64-32-32-10 net:64-50-50-50-10@0.05 maxcut:grid-8
+boxqp:spar030-060-1 mnistfc:prop_0_0.03] [--solvers clarabel sdpa scs] [--timeout 600]``
 """
 
 from __future__ import annotations
@@ -85,12 +85,14 @@ def hardest_target(net, prop):
 
 
 def build(problem: str):
+    """``net:SIZES[@EPS]`` (default ε 0.1), ``maxcut:grid-K|cycle-K``, ``boxqp:NAME``, ``mnistfc:PROP``."""
     kind, spec = problem.split(":")
     if kind == "net":
         from qcqp.app.dataset import digits_instances
 
-        net = digits_net([int(s) for s in spec.split("-")])
-        inst = digits_instances(net, 0.1, 1)[0]
+        sizes, _, eps = spec.partition("@")
+        net = digits_net([int(s) for s in sizes.split("-")])
+        inst = digits_instances(net, float(eps or 0.1), 1)[0]
         a, b = inst.disjuncts[0][0]
         return margin_problem(net, inst.box, a, b)
     if kind == "maxcut":

@@ -142,3 +142,20 @@ def test_out_of_tree_activation_and_backend(plugin_distribution):
     toy = enc.linear_objective(c).solve(backend="interval")
     assert toy.bound <= exact.bound + 1e-9
     assert exact.bound <= best_found_margin(net, inst.box, c) + 1e-7
+
+
+def test_entry_point_backend_works_in_certify_and_backends_listing(plugin_distribution, tmp_path, capsys):
+    from qcqp.app.cli import main
+    from qcqp.frontends.loaders import save_npz
+
+    net = net_with("relu", 4, sizes=(3, 6, 3))
+    save_npz(net, tmp_path / "net.npz")
+    x = np.full((2, 3), 0.5)
+    np.save(tmp_path / "X.npy", x)
+    np.save(tmp_path / "y.npy", net.forward(x).argmax(axis=1))
+    out = tmp_path / "r.json"
+    assert main(["certify", str(tmp_path / "net.npz"), "--inputs", str(tmp_path / "X.npy"), "--labels",
+                 str(tmp_path / "y.npy"), "--eps", "0.01", "--method", "interval", "--out", str(out), "--quiet"]) == 0
+    assert json.loads(out.read_text())["method"] == "interval"
+    assert main(["backends"]) == 0
+    assert "interval" in capsys.readouterr().out

@@ -67,3 +67,17 @@ def test_cli_lines_run(page, sandbox):
             if "--dataset" in args:
                 args += ["--limit", "5"]
             assert main(args) == 0, line
+
+
+def test_docs_name_every_registered_backend_and_solver():
+    """The lists in the docs are checked against the registries, so they cannot fall behind."""
+    from qcqp.backends.sdp_solvers import SDP_SOLVERS
+
+    certify = (ROOT / "docs" / "certify.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for name in BACKENDS.names():
+        assert f"`{name}`" in readme and f"`{name}`" in certify, name
+    for name in SDP_SOLVERS.names():
+        assert f"`{name}`" in certify and f"`{name}`" in readme, name
+    for name in ACTIVATIONS.names():
+        assert f"`{name}" in certify, name

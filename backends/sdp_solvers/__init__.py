@@ -141,6 +141,8 @@ def prove_infeasible(form: ShorForm, time_limit: float | None) -> dict | None:
     from qcqp.backends.sdp_solvers.clarabel import solve_dual_lmi
     from qcqp.backends.shor import dual_upper_bound
 
+    if SDP_SOLVERS.get("clarabel").memory_bytes(form) > available_memory():
+        return None  # too large to try: the claim stays unproven
     zero = replace(form, c=np.zeros_like(form.c))
     sol = solve_dual_lmi(zero, zero.c, -1.0, time_limit, False, {})
     if not (np.isfinite(sol.t) and np.all(np.isfinite(sol.y)) and np.all(np.isfinite(sol.mu))):
