@@ -92,10 +92,11 @@ def _worst(bounds: list[list[float]]) -> float:
 
 def _solve(net: Network, spec: Specification, method: str, crown, encoding, options: Options) -> dict:
     """Tighten unproven disjuncts with a backend, hardest first, atom by atom until one is
-    proven; stop at the first disjunct that stays unproven (unless ``all_targets``)."""
+    proven; stop at the first disjunct that stays unproven or at a counterexample (unless
+    ``all_targets``, which solves every atom)."""
     bounds = [list(b) for b in crown]
     own: list[list[float | None]] = [[None] * len(b) for b in crown]  # this method's bound per atom
-    reason = "certified"
+    reason, counterexample = "certified", None
     for k in np.argsort([max(b) for b in bounds]):
         for j, (a, b) in enumerate(spec.disjuncts[k]):
             if max(bounds[k]) > 0 and not options.all_targets:
@@ -108,14 +109,20 @@ def _solve(net: Network, spec: Specification, method: str, crown, encoding, opti
                 return _bound_row(bounds, own, f"{method} failed: {result.message}")
             own[k][j] = result.bound
             bounds[k][j] = max(bounds[k][j], result.bound)
-            if result.point is not None and spec.falsified_by(net, result.point["x"]):
-                return {"status": "falsified", "margin_bound": _worst(bounds), "target_bounds": own,
-                        "counterexample": result.point["x"].tolist(), "reason": f"{method} counterexample"}
+            if counterexample is None and result.point is not None and spec.falsified_by(net, result.point["x"]):
+                counterexample = result.point["x"]
+                if not options.all_targets:
+                    break
+        if counterexample is not None and not options.all_targets:
+            break
         if max(bounds[k]) <= 0 and reason == "certified":
             reason = f"{method} bound {max(bounds[k]):.4g} <= 0 for disjunct {k}"
             if not options.all_targets:
                 break
-    return _bound_row(bounds, own, reason)
+    row = _bound_row(bounds, own, reason)
+    if counterexample is not None:
+        row |= {"status": "falsified", "counterexample": counterexample.tolist(), "reason": f"{method} counterexample"}
+    return row
 
 
 def _backend_options(method: str, options: Options) -> dict:

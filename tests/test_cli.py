@@ -141,3 +141,18 @@ def test_dask_run_matches_serial(model):
     a = [{k: v for k, v in r.items() if k != "time_s"} for r in json.loads(serial.read_text())["instances"]]
     b = [{k: v for k, v in r.items() if k != "time_s"} for r in json.loads(parallel.read_text())["instances"]]
     assert a == b
+
+
+def test_all_targets_gives_every_method_its_own_bound_per_target(model):
+    out = model / "cmp" / "results.json"
+    assert main(["certify", str(model / "net.npz"), "--inputs", str(model / "X.npy"), "--labels",
+                 str(model / "y.npy"), "--eps", "0.3", "--method", "lp,sdp,exact", "--all-targets",
+                 "--out", str(out), "--quiet", "--no-plots"]) == 0
+    rows = {m: json.loads((out.parent / f"results.{m}.json").read_text())["instances"] for m in ("lp", "sdp", "exact")}
+    for i in range(3):
+        targets = {m: rows[m][i]["target_bounds"] for m in rows}
+        assert all(b is not None for m in targets for atoms in targets[m] for b in atoms)
+        for lp, sdp, exact in zip(*(np.ravel(targets[m]) for m in ("lp", "sdp", "exact"))):
+            assert lp <= sdp + 1e-6 and sdp <= exact + 1e-5  # lower bounds; exact is loosened by 1e-6 for HiGHS
+    header, first = (out.parent / "results.sdp.csv").read_text().splitlines()[:2]
+    assert header.endswith("target_bounds") and first.count(",") >= 7
