@@ -7,6 +7,7 @@ Besides the IR's own constraints it adds
 * for every variable ``(x − l) ⊙ (x − u) <= 0``, i.e. ``diag P[x, x] <= (l + u) ⊙ P[x] − l ⊙ u``,
   which with ``P ⪰ 0`` implies the bounds themselves;
 * for every complementarity its linear hull and ``f ⊙ g = 0``;
+* (linear ``<=`` rows that hold on the whole box are left out: the lifted box rows imply them);
 * for every pair of variables whose product the LP linearises per entry, the four lifted
   McCormick inequalities (products of bound constraints).
 
@@ -22,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from qcqp import IR
-from qcqp.expr import Affine, Quadratic
+from qcqp.expr import Affine, Quadratic, widen_columns
 from qcqp.lifting import LiftIndex, entry_pairs, lift, pair_rows_cols
 from qcqp.safe import EPS, lambda_min_lower, loosen_upper
 
@@ -51,10 +52,11 @@ def build_shor(ir: IR) -> ShorForm:
     # (x − l) ⊙ (x − u) <= 0 lifted, with P ⪰ 0 (so V_ii >= x_i²), implies l <= x <= u.
     eq, le = [], [lift((x - ir.lower) * (x - ir.upper), dim)]
     for con in ir.constraints:
-        (eq if con.sense == "==" else le).append(lift(con.expr, dim))
+        expr = con.expr if con.sense == "==" else _not_implied_by_box(con.expr, ir)
+        (eq if con.sense == "==" else le).append(lift(expr, dim))
     for comp in ir.complementarities:
         eq.append(lift(comp.product(), dim))
-        le.append(lift(comp.envelope(), dim))
+        le.append(lift(_not_implied_by_box(comp.envelope(), ir), dim))
     le += _mccormick_rows(ir, x, dim)
     c = lift(ir.objective, dim).toarray().ravel()
     width = c.size
@@ -62,6 +64,18 @@ def build_shor(ir: IR) -> ShorForm:
     G = sp.csr_array(sp.vstack(le, format="csr"))
     trace = 1.0 + math.fsum(np.maximum(ir.lower**2, ir.upper**2))
     return ShorForm(LiftIndex(ir.variables), c, E, G, float(np.nextafter(trace * (1 + 4 * EPS), np.inf)))
+
+
+def _not_implied_by_box(expr, ir: IR):
+    """``expr <= 0`` without the linear rows that hold on the whole box (e.g. a ReLU's ``z >= 0``
+    when ``z``'s lower bound is 0): the lifted box rows with ``P ⪰ 0`` already imply them, and
+    every row dropped shrinks the Schur complement of an interior point. Dropping a row can
+    only enlarge the relaxation, so the test needs no rounding analysis to keep bounds valid."""
+    if not isinstance(expr, Affine):
+        return expr
+    A = widen_columns(expr.A, ir.n)
+    hi = A.maximum(0) @ ir.upper + A.minimum(0) @ ir.lower + expr.a
+    return expr[np.flatnonzero(~(hi <= 0))]
 
 
 def _mccormick_rows(ir: IR, x: Affine, dim: int) -> list:
