@@ -156,3 +156,19 @@ def test_all_targets_gives_every_method_its_own_bound_per_target(model):
             assert lp <= sdp + 1e-6 and sdp <= exact + 1e-5  # lower bounds; exact is loosened by 1e-6 for HiGHS
     header, first = (out.parent / "results.sdp.csv").read_text().splitlines()[:2]
     assert header.endswith("target_bounds") and first.count(",") >= 7
+
+
+def test_report_labels_crown_and_aligns_bins_at_zero(model, capsys):
+    from qcqp.app.report import zero_aligned_bins
+
+    for margins in (np.array([-0.81, 0.063, 2.0]), np.array([0.5, 0.7]), np.array([-3.0, -1.0]), np.array([0.0])):
+        bins = zero_aligned_bins(margins, 24)
+        assert 0.0 in bins and bins[0] <= margins.min() and bins[-1] >= margins.max() and len(bins) >= 2
+    out = model / "run" / "results.json"
+    assert main(["certify", str(model / "net.npz"), "--inputs", str(model / "X.npy"), "--labels",
+                 str(model / "y.npy"), "--eps", "0.05", "--method", "pgd,lp", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "pgd+crown" in printed and "CROWN" in printed
+    for name in ("results.pgd.json", "results.pgd.csv", "results.lp.json", "results.lp.csv", "results.json",
+                 "figure1_pgd_margins.png", "figure2_accuracy.png"):
+        assert f"wrote {out.parent / name}" in printed, name
