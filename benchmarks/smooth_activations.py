@@ -16,21 +16,11 @@ import argparse
 import platform
 import time
 
-import numpy as np
-
 from qcqp.app.dataset import default_model_path, digits_instances
+from qcqp.backends.sdp_solvers import pattern_density
 from qcqp.frontends.encode import encode_network
 from qcqp.frontends.loaders import load_npz
 from qcqp.frontends.network import Network
-from qcqp.lifting import pair_rows_cols
-
-
-def pattern_density(form) -> float:
-    """Share of the off-diagonal entries of ``S`` that some row touches."""
-    touched = np.flatnonzero(np.abs(form.E).sum(axis=0) + np.abs(form.G).sum(axis=0) + np.abs(form.c))
-    rows, cols = pair_rows_cols(form.dim)
-    off = rows[touched] != cols[touched]
-    return off.sum() / (form.dim * (form.dim - 1) / 2)
 
 
 def main() -> None:

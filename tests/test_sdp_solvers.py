@@ -79,3 +79,11 @@ def test_missing_solver_is_a_one_line_hint(monkeypatch):
     p, _, _ = random_qcqp(1, 3, True)
     with pytest.raises(qcqp.InputError, match=r"pip install 'qcqp-relax\[sdpa\]'"):
         p.solve(backend="sdp", solver="sdpa")
+
+
+def test_auto_prefers_clarabel_on_sparse_patterns():
+    p = qcqp.Problem()
+    x = p.variable("x", 40, lower=-1, upper=1)
+    p.maximize(sum((1 - x[i] * x[(i + 1) % 40]) * 0.5 for i in range(40)))  # MaxCut on a cycle
+    p.subject_to(x * x == 1)
+    assert choose_solver(build_shor(p.compile())) == "clarabel"
