@@ -108,13 +108,13 @@ def build(problem: str):
     return margin_problem(net, prop.box, a, b)
 
 
-def measure(problem, solver, queue):
+def measure(problem, solver, settings, queue):
     import qcqp
 
     p = build(problem)
     start = time.perf_counter()
     try:
-        result = p.solve("sdp", solver=solver)
+        result = p.solve("sdp", solver=solver, **settings)
     except qcqp.InputError as error:
         queue.put({"refused": str(error)})
         return
@@ -123,9 +123,9 @@ def measure(problem, solver, queue):
                "status": result.status.value, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
-def run(problem, solver, timeout):
+def run(problem, solver, settings, timeout):
     queue = mp.Queue()
-    proc = mp.Process(target=measure, args=(problem, solver, queue))
+    proc = mp.Process(target=measure, args=(problem, solver, settings, queue))
     proc.start()
     proc.join(timeout)
     if proc.is_alive():
@@ -139,14 +139,17 @@ def main() -> None:
     parser.add_argument("--problems", nargs="*", default=DEFAULT_PROBLEMS)
     parser.add_argument("--solvers", nargs="*", default=["clarabel", "sdpa", "scs"])
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per measurement")
+    parser.add_argument("--settings", nargs="*", default=[], help="KEY=VALUE solver settings (numbers)")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, python {platform.python_version()}, timeout {args.timeout:.0f} s")
+    settings = {key: float(value) for key, value in (item.split("=") for item in args.settings)}
+    print(f"machine: {platform.machine()}, python {platform.python_version()}, timeout {args.timeout:.0f} s, "
+          f"settings {settings or 'defaults'}")
     print("| problem | N | rows m | " + " | ".join(f"{s} s (bound, MB)" for s in args.solvers) + " | rel. spread |")
     print("|---|---|---|" + "---|" * len(args.solvers) + "---|")
     for problem in args.problems:
         if problem.split(":")[0] in ("boxqp", "mnistfc") and not SHARED.exists():
             continue
-        results = {s: run(problem, s, args.timeout) for s in args.solvers}
+        results = {s: run(problem, s, settings, args.timeout) for s in args.solvers}
         done = [r for r in results.values() if r is not None and "refused" not in r]
         shape = (done[0]["dim"], done[0]["rows"]) if done else ("?", "?")
         cells = [f"> {args.timeout:.0f}" if r is None else "refused (memory)" if "refused" in r
