@@ -92,10 +92,6 @@ class Backend:
         result.stats.setdefault("solve_time", time.perf_counter() - built)
         return result
 
-    def available(self) -> bool:
-        """Whether everything this backend needs is installed."""
-        return True
-
 
 class FunctionBackend(Backend):
     """A plain ``solve(ir, **options) -> Result`` function used as a backend (plug-ins)."""
