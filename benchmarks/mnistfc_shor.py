@@ -5,12 +5,13 @@ by the LP and by the Shor SDP through an interior point (``--solver``, default a
 relaxation built once. Prints one row per property and how many properties each method's
 bound proves on that target (bound > 0). Needs ``../shared/data/mnistfc``.
 
-Usage: ``python benchmarks/mnistfc_shor.py [--props 0 1 ...] [--eps 0.03 0.05] [--solver sdpa]``
+Usage: ``python benchmarks/mnistfc_shor.py [--props 0 1 ...] [--eps 0.03 0.05] [--solver sdpa] [--timeout 600]``
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import platform
 import time
 from pathlib import Path
@@ -23,36 +24,60 @@ from qcqp.frontends.specs import load_vnnlib
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnistfc"
 
 
+def measure(data: Path, name: str, solver: str, queue) -> None:
+    """LP and Shor bounds of the hardest target of one property (run in a child process)."""
+    net = load_onnx(data / "mnist-net_256x2.onnx")
+    spec = load_vnnlib(data / f"{name}.vnnlib", net.input_size, net.output_size)
+    box = spec.box
+    pre = crown_bounds(net, box.lower, box.upper)
+    crown, (a, b) = min(((linear_objective_bound(net, a, pre, box.lower, box.upper) + b, (a, b))
+                         for a, b in spec.atoms), key=lambda pair: pair[0])
+    enc = encode_network(net, box, pre)
+    start = time.perf_counter()
+    lp = enc.solve("lp", a, b)
+    queue.put({"crown": crown, "lp": lp.bound, "lp_s": time.perf_counter() - start,
+               "dim": enc.relaxation("sdp").form.dim})
+    start = time.perf_counter()
+    sdp = enc.solve("sdp", a, b, solver=solver)
+    queue.put({"sdp": sdp.bound, "sdp_s": time.perf_counter() - start,
+               "status": f"{sdp.status.value} ({sdp.stats.get('solver')})"})
+
+
+def run(data: Path, name: str, solver: str, timeout: float) -> dict:
+    queue = mp.Queue()
+    proc = mp.Process(target=measure, args=(data, name, solver, queue))
+    proc.start()
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.terminate()
+    out: dict = {}
+    while not queue.empty():
+        out |= queue.get()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--props", type=int, nargs="+", default=list(range(15)))
     parser.add_argument("--eps", nargs="+", default=["0.03", "0.05"])
     parser.add_argument("--solver", default="auto")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per property (LP + SDP)")
     args = parser.parse_args()
-    net = load_onnx(args.data / "mnist-net_256x2.onnx")
-    print(f"machine: {platform.machine()}, python {platform.python_version()}; SDP solver {args.solver}")
+    print(f"machine: {platform.machine()}, python {platform.python_version()}; SDP solver {args.solver}, "
+          f"timeout {args.timeout:.0f} s per property")
     print("| property | N | CROWN | LP | LP s | Shor SDP | SDP s | SDP status |")
     print("|---|---|---|---|---|---|---|---|")
     proven = {"crown": 0, "lp": 0, "sdp": 0}
     for eps in args.eps:
         for i in args.props:
-            spec = load_vnnlib(args.data / f"prop_{i}_{eps}.vnnlib", net.input_size, net.output_size)
-            box = spec.box
-            pre = crown_bounds(net, box.lower, box.upper)
-            crown, (a, b) = min(((linear_objective_bound(net, a, pre, box.lower, box.upper) + b, (a, b))
-                                 for a, b in spec.atoms), key=lambda pair: pair[0])
-            enc = encode_network(net, box, pre)
-            start = time.perf_counter()
-            lp = enc.solve("lp", a, b)
-            middle = time.perf_counter()
-            sdp = enc.solve("sdp", a, b, solver=args.solver)
-            end = time.perf_counter()
-            for name, value in (("crown", crown), ("lp", lp.bound), ("sdp", sdp.bound)):
-                proven[name] += value > 0
-            print(f"| prop_{i}_{eps} | {sdp.stats['dim']} | {crown:+.4f} | {lp.bound:+.4f} | {middle - start:.1f} | "
-                  f"{sdp.bound:+.4f} | {end - middle:.1f} | {sdp.status.value} ({sdp.stats.get('solver')}) |",
-                  flush=True)
+            r = run(args.data, f"prop_{i}_{eps}", args.solver, args.timeout)
+            for key in proven:
+                proven[key] += r.get(key, -1.0) > 0
+            sdp = (f"{r['sdp']:+.4f} | {r['sdp_s']:.1f} | {r['status']}" if "sdp" in r
+                   else f"– | > {args.timeout:.0f} | stopped")
+            print(f"| prop_{i}_{eps} | {r.get('dim', '?')} | {r.get('crown', float('nan')):+.4f} | "
+                  f"{r.get('lp', float('nan')):+.4f} | {r.get('lp_s', float('nan')):.1f} | {sdp} |", flush=True)
     print(f"hardest target proven (bound > 0): {proven}")
 
 

@@ -158,3 +158,29 @@ def test_conformance_check_catches_an_unsound_backend():
             check_backend("too-optimistic", linear_only=True)
     finally:
         qcqp.BACKENDS.unregister("too-optimistic")
+
+
+def test_certify_reports_an_empty_input_set_as_certified_with_the_reason():
+    """A backend that proves the encoding infeasible certifies vacuously, and says why."""
+    from conftest import random_net
+
+    from qcqp.app.certify import Options, analyse
+    from qcqp.frontends.specs import Specification, linf_ball
+
+    @qcqp.register_backend("empty-proof")
+    def empty_proof(ir, time_limit: float = 1.0):
+        return qcqp.Result("empty-proof", Status.INFEASIBLE, ir.user_value(-np.inf), message="test proof",
+                           certificate={"farkas": "stand-in"})
+
+    try:
+        net = random_net([3, 4, 3], 1)
+        x0 = np.full(3, 0.5)
+        a = np.array([1.0, -1.0, 0.0])
+        spec = Specification(linf_ball(x0, 0.5), (((a, 1e-3 - a @ net.forward(x0)),),))
+        # the atom is 1e-3 > 0 at the centre, the only point the attack evaluates without steps
+        # or restarts, and CROWN cannot prove it on the whole unit box: the backend decides
+        row = analyse(net, spec, ["empty-proof"], Options(pgd_steps=0, pgd_restarts=0))["empty-proof"]
+        assert row["status"] == "certified" and "empty input set" in row["reason"]
+        assert row["margin_bound"] > 0
+    finally:
+        qcqp.BACKENDS.unregister("empty-proof")
