@@ -11,10 +11,11 @@ Usage: ``python benchmarks/mnistfc_shor.py [--props 0 1 ...] [--eps 0.03 0.05] [
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import platform
 import time
 from pathlib import Path
+
+from child import run_in_child
 
 from qcqp.frontends.bounds import crown_bounds, linear_objective_bound
 from qcqp.frontends.encode import encode_network
@@ -44,16 +45,8 @@ def measure(data: Path, name: str, solver: str, queue) -> None:
 
 
 def run(data: Path, name: str, solver: str, timeout: float) -> dict:
-    queue = mp.Queue()
-    proc = mp.Process(target=measure, args=(data, name, solver, queue))
-    proc.start()
-    proc.join(timeout)
-    if proc.is_alive():
-        proc.terminate()
-    out: dict = {}
-    while not queue.empty():
-        out |= queue.get()
-    return out
+    messages, _ = run_in_child(measure, (data, name, solver), timeout)
+    return {key: value for message in messages for key, value in message.items()}
 
 
 def main() -> None:

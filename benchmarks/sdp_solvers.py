@@ -14,7 +14,6 @@ boxqp:spar030-060-1 mnistfc:prop_0_0.03] [--solvers clarabel sdpa scs] [--timeou
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import platform
 import resource
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
+from child import run_in_child
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DEFAULT_PROBLEMS = ["net:64-32-32-10", "net:64-50-50-50-10", "maxcut:cycle-60", "maxcut:grid-8",
@@ -124,14 +124,8 @@ def measure(problem, solver, settings, queue):
 
 
 def run(problem, solver, settings, timeout):
-    queue = mp.Queue()
-    proc = mp.Process(target=measure, args=(problem, solver, settings, queue))
-    proc.start()
-    proc.join(timeout)
-    if proc.is_alive():
-        proc.terminate()
-        return None
-    return queue.get() if not queue.empty() else None
+    messages, finished = run_in_child(measure, (problem, solver, settings), timeout)
+    return messages[0] if finished and messages else None
 
 
 def main() -> None:
