@@ -97,9 +97,10 @@ def _solve(net: Network, spec: Specification, method: str, crown, encoding, opti
     bounds = [list(b) for b in crown]
     own: list[list[float | None]] = [[None] * len(b) for b in crown]  # this method's bound per atom
     reason, counterexample = "certified", None
+    early = not options.all_targets
     for k in np.argsort([max(b) for b in bounds]):
         for j, (a, b) in enumerate(spec.disjuncts[k]):
-            if max(bounds[k]) > 0 and not options.all_targets:
+            if early and (max(bounds[k]) > 0 or counterexample is not None):
                 break
             result = encoding().solve(method, a, b, **_backend_options(method, options))
             if result.status == Status.INFEASIBLE:
@@ -111,14 +112,10 @@ def _solve(net: Network, spec: Specification, method: str, crown, encoding, opti
             bounds[k][j] = max(bounds[k][j], result.bound)
             if counterexample is None and result.point is not None and spec.falsified_by(net, result.point["x"]):
                 counterexample = result.point["x"]
-                if not options.all_targets:
-                    break
-        if counterexample is not None and not options.all_targets:
-            break
         if max(bounds[k]) <= 0 and reason == "certified":
             reason = f"{method} bound {max(bounds[k]):.4g} <= 0 for disjunct {k}"
-            if not options.all_targets:
-                break
+        if early and (counterexample is not None or max(bounds[k]) <= 0):
+            break
     row = _bound_row(bounds, own, reason)
     if counterexample is not None:
         row |= {"status": "falsified", "counterexample": counterexample.tolist(), "reason": f"{method} counterexample"}

@@ -46,9 +46,10 @@ def _constant_array(value, what: str) -> np.ndarray:
 class Expression:
     """Common operator surface of affine and quadratic expressions.
 
-    ``scope`` is the :class:`~qcqp.problem.Problem` whose variables the expression uses
-    (``None`` for constants): column ``k`` means different variables in different
-    problems, so combining two scopes raises instead of silently aliasing by index.
+    ``scope`` is the :class:`~qcqp.variables.Scope` (the variable space of one
+    :class:`~qcqp.problem.Problem`) whose variables the expression uses, ``None`` for
+    constants: column ``k`` means different variables in different problems, so combining
+    two scopes raises instead of silently aliasing by index.
     """
 
     __array_ufunc__ = None  # make numpy defer ``W @ x`` and ``2 * x`` to us

@@ -64,15 +64,30 @@ class IR:
 
     def with_objective(self, expr: Expression, sense: str = "min") -> IR:
         """The same feasible set with another scalar objective (``sense`` ``"min"`` or ``"max"``)."""
-        if sense not in ("min", "max"):
-            raise InputError(f"objective sense must be 'min' or 'max', got {sense!r}")
-        expr = as_expression(expr)
-        scope = self.variables[0].scope if self.variables else None
-        if expr.scope is not None and expr.scope is not scope:
-            raise InputError(f"the objective uses variable {', '.join(map(repr, expr.variable_names()))} "
-                             "of another Problem")
-        if expr.size != 1:
-            raise InputError(f"the objective must be scalar, got size {expr.size}")
-        sign = 1 if sense == "max" else -1
-        quad = expr if isinstance(expr, Quadratic) else Quadratic(expr)
+        sign = sense_sign(sense)
+        quad = scalar_objective(expr, self.variables[0].scope if self.variables else None)
         return replace(self, objective=(quad * float(sign)).padded(self.n), sign=sign)
+
+
+def sense_sign(sense: str) -> int:
+    """``+1`` for ``"max"``, ``−1`` for ``"min"`` (the sign of the maximisation form)."""
+    if sense not in ("min", "max"):
+        raise InputError(f"objective sense must be 'min' or 'max', got {sense!r}")
+    return 1 if sense == "max" else -1
+
+
+def check_scope(expr: Expression, scope, what: str) -> None:
+    """Raise if ``expr`` uses variables of another Problem than the one owning ``scope``."""
+    if expr.scope is not None and expr.scope is not scope:
+        names = ", ".join(map(repr, expr.variable_names()))
+        raise InputError(f"{what} uses variable {names} of another Problem; create it with this "
+                         "Problem's .variable()")
+
+
+def scalar_objective(expr, scope) -> Quadratic:
+    """``expr`` as a scalar :class:`Quadratic` of the variables in ``scope``, or a clear error."""
+    expr = as_expression(expr)
+    check_scope(expr, scope, "the objective")
+    if expr.size != 1:
+        raise InputError(f"the objective must be scalar, got size {expr.size}")
+    return expr if isinstance(expr, Quadratic) else Quadratic(expr)

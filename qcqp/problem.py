@@ -9,9 +9,9 @@ import numpy as np
 
 from qcqp.constraints import Complementarity, Constraint
 from qcqp.errors import InputError
-from qcqp.expr import Affine, Expression, Quadratic, as_expression
+from qcqp.expr import Affine, Expression, Quadratic
 from qcqp.interval import affine_bounds
-from qcqp.ir import IR
+from qcqp.ir import IR, check_scope, scalar_objective, sense_sign
 from qcqp.registry import BACKENDS
 from qcqp.result import Result
 from qcqp.variables import Scope, Variable
@@ -42,11 +42,10 @@ class Problem:
 
         The copy shares the variables (one index space), so either can be solved with them.
         """
-        if sense not in ("min", "max"):
-            raise InputError(f"objective sense must be 'min' or 'max', got {sense!r}")
+        sign = sense_sign(sense)
         other = copy.copy(self)
         other.constraints = list(self.constraints)
-        other._set_objective(expr, 1 if sense == "max" else -1)
+        other._set_objective(expr, sign)
         return other
 
     @property
@@ -69,11 +68,7 @@ class Problem:
         self._set_objective(expr, +1)
 
     def _set_objective(self, expr, sign: int) -> None:
-        expr = as_expression(expr)
-        self._check_scope(expr, "the objective")
-        if expr.size != 1:
-            raise InputError(f"the objective must be scalar, got size {expr.size}")
-        self._objective = expr if isinstance(expr, Quadratic) else Quadratic(expr)
+        self._objective = scalar_objective(expr, self._scope)
         self._sign = sign
 
     def subject_to(self, *constraints: Constraint | Complementarity, name: str | None = None) -> None:
@@ -87,15 +82,9 @@ class Problem:
                     f"subject_to expects constraints such as `x <= 1`, got {type(con).__name__}"
                 )
             for expr in _expressions(con):
-                self._check_scope(expr, f"constraint {con.name or name or f'c{len(self.constraints)}'!r}")
+                check_scope(expr, self._scope, f"constraint {con.name or name or f'c{len(self.constraints)}'!r}")
             label = name if name and len(constraints) == 1 else (f"{name}{k}" if name else "")
             self.constraints.append(con.named(con.name or label or f"c{len(self.constraints)}"))
-
-    def _check_scope(self, expr: Expression, what: str) -> None:
-        if expr.scope is not None and expr.scope is not self._scope:
-            names = ", ".join(map(repr, expr.variable_names()))
-            raise InputError(f"{what} uses variable {names} of another Problem; create it with this "
-                             "Problem's .variable()")
 
     def compile(self) -> IR:
         """Validate and lower to the :class:`IR` that backends consume."""
@@ -125,9 +114,8 @@ class Problem:
     def solve(self, backend: str = "sdp", **options) -> Result:
         """Relax and solve with a registered backend (``"lp"``, ``"sdp"``, ``"sdp-fo"``, ``"exact"``)."""
         chosen = BACKENDS.get(backend)
-        chosen.check_options(options)  # before compiling: a typo should not wait for the build
         ir = self.compile()
-        result = chosen.run(ir, **options)
+        result = chosen.run(ir, **options)  # checks the options before relaxing
         result.stats.setdefault("compile_time", ir.stats["compile_time"])
         return result
 

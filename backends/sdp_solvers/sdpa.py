@@ -24,6 +24,7 @@ STATUS_MAP = {"pdOPT": Status.OPTIMAL, "pdFEAS": Status.BOUND, "dFEAS": Status.B
               "noINFO": Status.BOUND, "pINF_dFEAS": Status.INFEASIBLE, "pINF": Status.INFEASIBLE,
               "pFEAS_dINF": Status.ERROR, "dINF": Status.ERROR, "pdINF": Status.INFEASIBLE}
 DEFAULTS = {"epsilonStar": 1e-7, "epsilonDash": 1e-7, "maxIteration": 100, "lambdaStar": 1e2}
+SETTINGS = (*DEFAULTS, "numThreads", "betaStar", "betaBar", "gammaStar")  # what users may set
 
 
 def utri_to_vec(dim: int) -> sp.csr_array:
@@ -50,11 +51,9 @@ class Sdpa(SdpSolver):
     def solve(self, form: ShorForm, time_limit, verbose, settings):
         import sdpap
 
-        unknown = [key for key in settings if key not in DEFAULTS and key not in ("numThreads", "betaStar",
-                                                                                     "betaBar", "gammaStar")]
+        unknown = [key for key in settings if key not in SETTINGS]
         if unknown:
-            raise InputError(f"unknown SDPA setting {unknown[0]!r}; valid: epsilonStar, epsilonDash, "
-                             "maxIteration, lambdaStar, numThreads, betaStar, betaBar, gammaStar")
+            raise InputError(f"unknown SDPA setting {unknown[0]!r}; valid: {', '.join(SETTINGS)}")
         dim, m_e, m_g = form.dim, form.E.shape[0], form.G.shape[0]
         T = utri_to_vec(dim)
         one = sp.csr_array(([1.0], ([0], [0])), shape=(1, dim * dim))
