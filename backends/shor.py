@@ -30,13 +30,15 @@ from qcqp.safe import EPS, lambda_min_lower, loosen_upper
 
 @dataclass(frozen=True)
 class ShorForm:
-    """Coefficient rows over ``utri(P)`` and the trace bound ``T >= tr P``."""
+    """Coefficient rows over ``utri(P)``, the trace bound ``T >= tr P`` and the variables' box."""
 
     index: LiftIndex
     c: np.ndarray  # objective coefficients (maximise)
     E: sp.csr_array  # equality rows (= 0)
     G: sp.csr_array  # inequality rows (<= 0)
     trace_bound: float
+    lower: np.ndarray
+    upper: np.ndarray
 
     @property
     def dim(self) -> int:
@@ -63,7 +65,8 @@ def build_shor(ir: IR) -> ShorForm:
     E = sp.csr_array(sp.vstack(eq, format="csr")) if eq else sp.csr_array((0, width))
     G = sp.csr_array(sp.vstack(le, format="csr"))
     trace = 1.0 + math.fsum(np.maximum(ir.lower**2, ir.upper**2))
-    return ShorForm(LiftIndex(ir.variables), c, E, G, float(np.nextafter(trace * (1 + 4 * EPS), np.inf)))
+    return ShorForm(LiftIndex(ir.variables), c, E, G, float(np.nextafter(trace * (1 + 4 * EPS), np.inf)),
+                    ir.lower, ir.upper)
 
 
 def _not_implied_by_box(expr, ir: IR):

@@ -166,4 +166,4 @@ def prove_infeasible(form: ShorForm, time_limit: float | None) -> dict | None:
     return None
 
 
-from qcqp.backends.sdp_solvers import clarabel, cvxpy_primal, scs, sdpa  # noqa: E402,F401  (built-ins register on import)
+from qcqp.backends.sdp_solvers import clarabel, cvxpy_primal, ipm, scs, sdpa  # noqa: E402,F401  (built-ins register on import)
