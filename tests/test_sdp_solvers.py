@@ -65,8 +65,7 @@ def test_auto_prefers_a_schur_complement_method_on_network_margins():
     net = random_net([20, 16, 16, 3], 2)
     enc = encode_network(net, linf_ball(np.full(20, 0.5), 0.3))
     form = build_shor(enc.problem.with_objective(enc.objective(np.array([1.0, -1.0, 0.0]))).compile())
-    expected = "sdpa" if SDP_SOLVERS.get("sdpa").available() else "clarabel"
-    assert choose_solver(form) == expected
+    assert choose_solver(form) == "ipm"
 
 
 def test_auto_prefers_clarabel_when_rows_far_outnumber_the_matrix():
@@ -92,3 +91,49 @@ def test_auto_prefers_clarabel_on_sparse_patterns():
     p.maximize(sum((1 - x[i] * x[(i + 1) % 40]) * 0.5 for i in range(40)))  # MaxCut on a cycle
     p.subject_to(x * x == 1)
     assert choose_solver(build_shor(p.compile())) == "clarabel"
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), dim=st.integers(2, 9), slab=st.sampled_from([3, 40, 10**6]))
+def test_ipm_schur_complement_from_low_rank_factors_is_exact(seed, dim, slab):
+    """``A_i = U_i B_i U_iᵀ`` reproduces every row, and ``M_ij = tr(A_i X A_j Y)`` agrees with the
+    dense formula, for random sparse rows, star rows (a ReLU's) and any slab size."""
+    import scipy.sparse as sp
+
+    from qcqp.backends.sdp_solvers.ipm import SchurOperator, row_factors
+    from qcqp.backends.shor import coefficients_to_matrix
+    from qcqp.lifting import pair_index, triangle_size
+
+    rng = np.random.default_rng(seed)
+    width = triangle_size(dim)
+    rows = sp.random(6, width, density=0.3, random_state=rng, format="csr").toarray()
+    star = np.zeros(width)
+    hub = rng.integers(dim)
+    star[pair_index(np.full(dim, hub), np.arange(dim))] = rng.normal(size=dim)
+    rows = sp.csr_array(np.vstack([rows, star, np.eye(1, width, 0)]))
+    U, B, owner = row_factors(rows, dim)
+    mats = [coefficients_to_matrix(rows[[r]].toarray().ravel(), dim) for r in range(rows.shape[0])]
+    for r, A in enumerate(mats):
+        cols = np.flatnonzero(owner == r)
+        Ur, Br = U[:, cols].toarray(), B[cols][:, cols].toarray()
+        np.testing.assert_allclose(Ur @ Br @ Ur.T, A, atol=1e-12)
+    X, Y = rng.normal(size=(2, dim, dim))
+    X, Y = X @ X.T, Y @ Y.T
+    M = SchurOperator(rows, dim, slab).schur(X, Y)
+    dense = np.array([[np.trace(Ai @ X @ Aj @ Y) for Aj in mats] for Ai in mats])
+    np.testing.assert_allclose(M, 0.5 * (dense + dense.T), atol=1e-9 * (1 + np.abs(dense).max()))
+
+
+def test_ipm_reports_an_empty_relaxation_as_proven_infeasible():
+    p = qcqp.Problem()
+    x = p.variable("x", 3, lower=-1, upper=1)
+    p.minimize(x.sum())
+    p.subject_to(x[0] * x[0] + x[1] * x[1] <= -0.3)
+    r = p.solve(backend="sdp", solver="ipm")
+    assert r.status == qcqp.Status.INFEASIBLE and r.certificate["max_zero_upper"] < 0
+
+
+def test_ipm_rejects_unknown_settings_by_name():
+    p, _, _ = random_qcqp(1, 3, True)
+    with pytest.raises(qcqp.InputError, match="unknown ipm setting 'tolerance'; valid: tol, max_iter, step"):
+        p.solve(backend="sdp", solver="ipm", tolerance=1e-3)

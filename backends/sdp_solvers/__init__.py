@@ -110,38 +110,41 @@ def pattern_density(form: ShorForm) -> float:
 def choose_solver(form: ShorForm) -> str:
     """The installed solver expected to be fastest for this shape (measured: docs/benchmarks.md).
 
-    A Schur-complement interior point (SDPA) costs about ``m N³ + m² N² + m³`` per iteration,
-    Clarabel's dense PSD block about ``N⁶``, far less when the pattern of ``P`` is sparse enough
-    for its chordal decomposition. Measured: with ``m`` a few ``N`` and a dense pattern (network
-    margins, density 0.45–0.7) SDPA wins by 5–15×; with ``m >> N`` (BoxQP's RLT rows) or a sparse
+    A Schur-complement interior point costs about ``m N³ + m² N² + m³`` per iteration (``ipm``
+    less where rows are dense but of low rank: a network's ReLU rows), Clarabel's dense PSD
+    block about ``N⁶``, far less when the pattern of ``P`` is sparse enough for its chordal
+    decomposition. Measured: with ``m`` a few ``N`` and a dense pattern (network margins,
+    density 0.45–0.7) ``ipm`` wins, SDPA next; with ``m >> N`` (BoxQP's RLT rows) or a sparse
     pattern (MaxCut, density < 0.1) Clarabel is faster and tighter. Among the installed solvers
     whose memory estimate fits, the first of the preference order.
     """
     rows = 1 + form.E.shape[0] + form.G.shape[0]
-    schur_wins = (form.dim >= SDPA_MIN_DIM and rows <= SDPA_MAX_ROWS_PER_DIM * form.dim
-                  and pattern_density(form) >= SDPA_MIN_DENSITY)
-    order = ["sdpa", "clarabel", "scs"] if schur_wins else ["clarabel", "sdpa", "scs"]
+    schur_wins = (form.dim >= SCHUR_MIN_DIM and rows <= SCHUR_MAX_ROWS_PER_DIM * form.dim
+                  and pattern_density(form) >= SCHUR_MIN_DENSITY)
+    order = ["ipm", "sdpa", "clarabel", "scs"] if schur_wins else ["clarabel", "ipm", "sdpa", "scs"]
     memory = available_memory()
     for name in order:
         adapter = SDP_SOLVERS.get(name)
         if adapter.available() and adapter.memory_bytes(form) <= memory:
             return name
-    return order[0] if SDP_SOLVERS.get(order[0]).available() else "clarabel"
+    return order[0]
 
 
-SDPA_MIN_DIM = 20
-SDPA_MAX_ROWS_PER_DIM = 8
-SDPA_MIN_DENSITY = 0.2
+SCHUR_MIN_DIM = 20
+SCHUR_MAX_ROWS_PER_DIM = 8
+SCHUR_MIN_DENSITY = 0.2
 
 
 def check_memory(adapter: SdpSolver, form: ShorForm) -> None:
-    """Refuse a solve that would not fit in memory, naming the alternatives."""
+    """Refuse a solve that would not fit in memory, naming the alternatives that would."""
     need, have = adapter.memory_bytes(form), available_memory()
     if need > have:
+        fitting = [name for name in SDP_SOLVERS.names() if SDP_SOLVERS.get(name).available()
+                   and SDP_SOLVERS.get(name).memory_bytes(form) <= have]
+        others = f" or solver={' / '.join(repr(name) for name in fitting)}" if fitting else ""
         raise InputError(f"sdp: solver {adapter.name!r} would need about {need / 2**30:.1f} GiB for a "
                          f"{form.dim} x {form.dim} lifted matrix with {form.E.shape[0] + form.G.shape[0]} rows "
-                         f"({have / 2**30:.1f} GiB available); use sdp-fo (matrix-free), or solver='sdpa' "
-                         "(pip install 'qcqp-relax[sdpa]') or 'scs'")
+                         f"({have / 2**30:.1f} GiB available); use sdp-fo (matrix-free){others}")
 
 
 def prove_infeasible(form: ShorForm, time_limit: float | None) -> dict | None:

@@ -28,6 +28,7 @@ from qcqp.backends.shor import ShorForm, coefficients_to_matrix
 from qcqp.lifting import pair_rows_cols
 
 LANCZOS_DIM = 300
+SLAB = 4_000_000  # entries of Schur-complement scratch per slab of rows
 DIVERGED = 1e12  # a scaled dual objective beyond this: the primal (the relaxation) is empty
 DEFAULTS = {"tol": 1e-7, "max_iter": 100, "step": 0.98}
 
@@ -104,24 +105,35 @@ def _vertex_cover(i: np.ndarray, j: np.ndarray) -> np.ndarray:
 
 
 class SchurOperator:
-    """``𝒜``, ``𝒜*`` and the Schur complement ``M_ij = tr(A_i X A_j Y)`` of a set of rows."""
+    """``𝒜``, ``𝒜*`` and the Schur complement ``M_ij = tr(A_i X A_j Y)`` of a set of rows.
 
-    def __init__(self, rows: sp.csr_array, dim: int):
+    With ``G = UᵀXU``, ``H = UᵀYU`` and ``B`` block diagonal, ``M = S (BG ∘ (BH)ᵀ) Sᵀ`` where ``S``
+    sums the columns of each row. It is formed a slab of rows at a time (about ``slab`` entries
+    of ``R``-wide scratch), so memory stays ``O(N R)`` beside ``M`` itself; unit columns ``e_k``
+    of ``U`` only gather entries, the others go through dense BLAS products.
+    """
+
+    def __init__(self, rows: sp.csr_array, dim: int, slab: int = SLAB):
         self.rows, self.dim = rows, dim
         self.pr, self.pc = pair_rows_cols(dim)
         self.half = np.where(self.pr == self.pc, 1.0, 0.5)
-        U, self.B, owner = row_factors(rows, dim)
+        U, self.B, owner = row_factors(rows, dim)  # columns grouped by row, in row order
         self.rank = U.shape[1]
-        # Unit columns e_k only gather entries of X; the rest go through dense BLAS products.
-        counts = np.diff(U.indptr)
-        unit = (counts == 1) & (U.data[np.minimum(U.indptr[:-1], U.nnz - 1)] == 1.0) if U.nnz else counts == 1
-        self.unit_cols, self.other_cols = np.flatnonzero(unit), np.flatnonzero(~unit)
-        self.unit_rows = U.indices[U.indptr[self.unit_cols]]
-        self.dense = U[:, self.other_cols].toarray()
-        self.order = np.concatenate([self.unit_cols, self.other_cols])
-        self.owner = sp.csr_array((np.ones(owner.size), (owner[self.order], np.arange(owner.size))),
+        first = U.indptr[:-1].clip(max=max(U.nnz - 1, 0))
+        self.unit = (np.diff(U.indptr) == 1) & (U.data[first] == 1.0) if U.nnz else np.zeros(0, bool)
+        self.unit_row = np.where(self.unit, U.indices[first] if U.nnz else 0, -1)
+        self.dense = U[:, np.flatnonzero(~self.unit)].toarray()
+        self.dense_pos = np.cumsum(~self.unit) - 1
+        self.owner = sp.csr_array((np.ones(owner.size), (owner, np.arange(owner.size))),
                                   shape=(rows.shape[0], owner.size))
-        self.B = sp.csr_array(self.B[self.order][:, self.order])
+        starts = np.searchsorted(owner, np.arange(rows.shape[0] + 1))  # first column of every row
+        width = max(1, slab // max(1, self.rank))
+        self.slabs, row = [], 0
+        while row < rows.shape[0]:
+            stop = max(row + 1, int(np.searchsorted(starts, starts[row] + width, side="right")) - 1)
+            stop = min(stop, rows.shape[0])
+            self.slabs.append((row, stop, starts[row], starts[stop]))
+            row = stop
 
     def apply(self, X: np.ndarray) -> np.ndarray:
         """``⟨A_i, X⟩`` for every row."""
@@ -135,14 +147,27 @@ class SchurOperator:
         M[self.pc, self.pr] = coef
         return M
 
-    def congruence(self, X: np.ndarray) -> np.ndarray:
-        """``UᵀXU`` with the columns of ``U`` in ``self.order``."""
-        XU = np.hstack([X[:, self.unit_rows], X @ self.dense])
-        return np.vstack([XU[self.unit_rows], self.dense.T @ XU])
+    def _times_u(self, X: np.ndarray) -> np.ndarray:
+        XU = np.empty((self.dim, self.rank))
+        XU[:, self.unit] = X[:, self.unit_row[self.unit]]
+        XU[:, ~self.unit] = X @ self.dense
+        return XU
+
+    def _rows_of_utxu(self, XU: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Rows ``lo:hi`` of ``UᵀXU``."""
+        unit = self.unit[lo:hi]
+        out = np.empty((hi - lo, self.rank))
+        out[unit] = XU[self.unit_row[lo:hi][unit]]
+        out[~unit] = self.dense[:, self.dense_pos[lo:hi][~unit]].T @ XU
+        return out
 
     def schur(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        F, L = self.B @ self.congruence(X), self.B @ self.congruence(Y)
-        M = self.owner @ (F * L.T) @ self.owner.T
+        XU, YU = self._times_u(X), self._times_u(Y)
+        M = np.empty((self.rows.shape[0], self.rows.shape[0]))
+        for r0, r1, lo, hi in self.slabs:
+            F = self.B[lo:hi, lo:hi] @ self._rows_of_utxu(XU, lo, hi)  # rows of B G (B is block diagonal)
+            LT = (self.B @ self._rows_of_utxu(YU, lo, hi).T).T  # rows of (B H)ᵀ = H B
+            M[r0:r1] = (self.owner[r0:r1, lo:hi] @ (self.owner @ (F * LT).T).T)
         return 0.5 * (M + M.T)
 
 
@@ -252,9 +277,11 @@ class InteriorPoint(SdpSolver):
     name, module = "ipm", "numpy"
 
     def memory_bytes(self, form: ShorForm) -> float:
-        """``UᵀXU``-sized products (``R × R``, ``R`` about twice the rows), ``M`` and ``N × N`` iterates."""
+        """``M`` (``m × m``), ``XU`` and ``YU`` (``N × R``, ``R <= 3m``), a slab of scratch and a
+        dozen dense ``N × N`` iterates."""
         rows = 1 + form.E.shape[0] + form.G.shape[0]
-        return 8.0 * (5 * (2 * rows) ** 2 + rows**2 + 16 * form.dim**2 + 4 * (form.E.nnz + form.G.nnz))
+        return 8.0 * (2 * rows**2 + 2 * form.dim * 3 * rows + 5 * SLAB + 16 * form.dim**2
+                      + 6 * (form.E.nnz + form.G.nnz))
 
     def solve(self, form: ShorForm, time_limit, verbose, settings):
         unknown = [key for key in settings if key not in DEFAULTS]
