@@ -312,7 +312,8 @@ class InteriorPoint(SdpSolver):
                 break  # stalled at the limit of the floating-point accuracy: keep the last point
             point = step[0]
         t, y, mu = problem.multipliers(point.y)
-        info = {"solver_status": {Status.OPTIMAL: "converged", Status.INFEASIBLE: "dual diverged"}.get(status, "stopped"),
+        words = {Status.OPTIMAL: "converged", Status.INFEASIBLE: "dual diverged"}
+        info = {"solver_status": words.get(status, "stopped"),
                 "iterations": iterations, "solver_time": time.perf_counter() - begin, "schur_rank": problem.op.rank}
         return DualSolution(status, t, y, mu, point.X, info)
 
