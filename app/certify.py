@@ -21,7 +21,7 @@ from qcqp.frontends.bounds import linear_objective_bound
 from qcqp.frontends.encode import BOUND_METHODS, NetworkEncoding, encode_network
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
-from qcqp.frontends.specs import Specification
+from qcqp.frontends.specs import Ellipsoid, Specification
 
 ATTACK = "pgd"  # the method name of the attack-only row (its certificates come from CROWN)
 EMPTY_SET_BOUND = 1e300  # JSON has no infinity: the margin bound of an empty input set
@@ -81,6 +81,9 @@ def analyse(net: Network, spec: Specification, methods: list[str], options: Opti
             row |= _solve(net, spec, method, crown, encoding, options)
         if counterexample is not None and row["status"] != "falsified":
             row |= {"status": "falsified", "counterexample": counterexample.tolist(), "reason": "PGD counterexample"}
+        if isinstance(spec.box, Ellipsoid):
+            keeps = method != ATTACK and BACKENDS.get(method).lifts_products
+            row["input_set"] = spec.box.describe() + ("" if keeps else " (bounds from its bounding box)")
         row["time_s"] = shared + time.perf_counter() - begin
         rows[method] = row
     return rows

@@ -9,6 +9,7 @@ from pathlib import Path
 from qcqp import BACKENDS, InputError
 from qcqp.app.certify import ATTACK, Options
 from qcqp.app.dataset import (
+    INPUT_BALLS,
     array_instances,
     default_model_path,
     digits_instances,
@@ -25,7 +26,7 @@ from qcqp.frontends.encode import BOUND_METHODS
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qcqp", description="Sound convex relaxations of QCQPs; "
-                                     "certify neural networks against l-inf perturbations.")
+                                     "certify neural networks against l-inf and l2 perturbations.")
     sub = parser.add_subparsers(dest="command", required=True)
     cert = sub.add_parser("certify", help="certify a network on inputs, VNNLIB specs or the digits set")
     cert.add_argument("model", nargs="?", help=".onnx or .npz (default with --dataset digits: the shipped net)")
@@ -34,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--spec", action="append", help="VNNLIB property (repeatable)")
     source.add_argument("--dataset", choices=["digits"], help="the bundled digits test set")
     cert.add_argument("--labels", help=".npy array of integer labels (with --inputs)")
-    cert.add_argument("--eps", type=float, help="l-inf radius (default 0.05 with --dataset)")
+    cert.add_argument("--eps", type=float, help="input ball radius (default 0.05 with --dataset)")
+    cert.add_argument("--norm", choices=list(INPUT_BALLS), default="inf",
+                      help="input ball: inf (a box, default) or 2 (a quadratic constraint); VNNLIB gives a box")
     cert.add_argument("--method", action="append",
                       help=f"one of {', '.join(methods())}; repeat or comma-separate "
                            "(default: pgd,lp,sdp,exact with --dataset)")
@@ -125,6 +128,8 @@ def certify(args) -> int:
     net = load_network(args.model or default_model_path())
     eps = args.eps if args.eps is not None else (0.05 if args.dataset else None)
     if args.spec:
+        if args.norm != "inf":
+            raise InputError("--norm applies to --inputs and --dataset; a VNNLIB property gives its own box")
         instances = vnnlib_instances(net, args.spec)
     else:
         if eps is None:
@@ -132,12 +137,12 @@ def certify(args) -> int:
         if args.dataset:
             if args.limit < 1:
                 raise InputError("--limit must be at least 1")
-            instances = digits_instances(net, eps, args.limit)
+            instances = digits_instances(net, eps, args.limit, args.norm)
         else:
             if not args.labels:
                 raise InputError("--labels is required with --inputs")
             instances = array_instances(net, load_array(args.inputs, "inputs"),
-                                        load_array(args.labels, "labels"), eps)
+                                        load_array(args.labels, "labels"), eps, args.norm)
     if args.timeout <= 0 or args.pgd_steps < 0 or args.pgd_restarts < 0:
         raise InputError("--timeout must be > 0 and --pgd-steps/--pgd-restarts >= 0")
     if args.jobs < 1:
@@ -150,7 +155,8 @@ def certify(args) -> int:
     journal = out.with_suffix(".journal.jsonl")
     if not args.resume and journal.exists():
         journal.unlink()
-    config = {"model": str(args.model or "digits"), "methods": methods, "eps": eps, "specs": args.spec,
+    config = {"model": str(args.model or "digits"), "methods": methods, "eps": eps, "norm": args.norm,
+              "specs": args.spec,
               "inputs": args.inputs, "limit": args.limit, "timeout": args.timeout, "bounds": args.bounds,
               "all_targets": args.all_targets, "solver": args.solver}
     runs = run(net, instances, methods, options, quiet=args.quiet, jobs=args.jobs, scheduler=args.scheduler,
@@ -159,12 +165,12 @@ def certify(args) -> int:
     written = []
     for method, rows in runs.items():
         path = out if len(methods) == 1 else out.with_name(f"{out.stem}.{method}{out.suffix}")
-        write_json(path, {"method": method, "eps": eps, "model": str(args.model or "digits (shipped)"),
-                          "instances": rows})
+        write_json(path, {"method": method, "eps": eps, "norm": args.norm,
+                          "model": str(args.model or "digits (shipped)"), "instances": rows})
         write_csv(path.with_suffix(".csv"), rows)
         written += [path, path.with_suffix(".csv")] if len(methods) > 1 else [path.with_suffix(".csv")]
     if len(methods) > 1:
-        write_json(out, {"methods": methods, "eps": eps, "summary": summary,
+        write_json(out, {"methods": methods, "eps": eps, "norm": args.norm, "summary": summary,
                          "files": {m: f"{out.stem}.{m}{out.suffix}" for m in methods}})
     print(format_table(summary))
     if not args.no_plots and len(instances) > 1:

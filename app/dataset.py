@@ -15,22 +15,26 @@ from qcqp import InputError
 from qcqp.app.certify import Options, analyse
 from qcqp.frontends.loaders import load_network
 from qcqp.frontends.network import Network
-from qcqp.frontends.specs import Specification, linf_ball, load_vnnlib, margin_spec
+from qcqp.frontends.specs import Specification, l2_ball, linf_ball, load_vnnlib, margin_spec
 
 
 def default_model_path() -> Path:
     return Path(str(files("qcqp.frontends.models").joinpath("digits_relu.npz")))
 
 
-def digits_instances(net: Network, eps: float, limit: int) -> list[Specification]:
+INPUT_BALLS = {"inf": linf_ball, "2": l2_ball}  # --norm: the input set around each point
+
+
+def digits_instances(net: Network, eps: float, limit: int, norm: str = "inf") -> list[Specification]:
     """The first ``limit`` test points of the split the shipped model was trained on."""
     from qcqp.frontends.models.train_digits import digits_split
 
     _, _, x_test, y_test = digits_split()
-    return array_instances(net, x_test[:limit], y_test[:limit], eps)
+    return array_instances(net, x_test[:limit], y_test[:limit], eps, norm)
 
 
-def array_instances(net: Network, inputs: np.ndarray, labels: np.ndarray, eps: float) -> list[Specification]:
+def array_instances(net: Network, inputs: np.ndarray, labels: np.ndarray, eps: float,
+                    norm: str = "inf") -> list[Specification]:
     inputs = np.asarray(inputs, dtype=float)
     if inputs.size == 0:
         raise InputError(f"inputs: the array is empty (shape {inputs.shape})")
@@ -47,7 +51,8 @@ def array_instances(net: Network, inputs: np.ndarray, labels: np.ndarray, eps: f
             raise InputError("labels must be integers")
         labels = labels.astype(int)
     net.check_input(inputs, "inputs")
-    return [margin_spec(linf_ball(x, eps), int(y), net.output_size, index=i)
+    ball = INPUT_BALLS[norm]
+    return [margin_spec(ball(x, eps), int(y), net.output_size, index=i)
             for i, (x, y) in enumerate(zip(inputs, labels))]
 
 

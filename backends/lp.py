@@ -30,6 +30,7 @@ class LP(Backend):
     """Linear relaxation via HiGHS; the bound is rebuilt from the duals (Neumaier–Shcherbina)."""
 
     name = "lp"
+    lifts_products = False
 
     def relax(self, ir: IR) -> LPRelaxation:
         ir.require_bounds("lp")

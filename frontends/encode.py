@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from qcqp import BACKENDS, Affine, InputError, Problem, Relaxation, Result, Variable
+from qcqp.expr import sum_squares
 from qcqp.frontends.bounds import crown_bounds, interval_bounds
 from qcqp.frontends.network import Network
-from qcqp.frontends.specs import Box
+from qcqp.frontends.specs import Box, Ellipsoid
 
 
 @dataclass
@@ -51,7 +52,8 @@ class NetworkEncoding:
 
 
 def encode_network(network: Network, box: Box, bounds: str | list = "crown") -> NetworkEncoding:
-    """Encode ``network`` on ``box``.
+    """Encode ``network`` on ``box`` (an :class:`~qcqp.frontends.specs.Ellipsoid` adds its quadratic row;
+    bound propagation uses its bounding box).
 
     ``bounds`` names the pre-activation bound method (``"interval"``, ``"crown"``,
     ``"lp"``) or gives the per-layer bounds themselves.
@@ -66,6 +68,8 @@ def encode_network(network: Network, box: Box, bounds: str | list = "crown") -> 
         pre_bounds = list(bounds)
     problem = Problem()
     x = problem.variable("x", network.input_size, lower=box.lower, upper=box.upper)
+    if isinstance(box, Ellipsoid):  # ‖Lᵀ(x − x0)‖² <= 1: one quadratic row, exact in the Shor lifting
+        problem.subject_to(sum_squares(box.L.T @ (x - box.center)) <= 1.0, name="input ellipsoid")
     h: Affine = x
     hidden = []
     for k, (W, b) in enumerate(zip(network.weights[:-1], network.biases[:-1])):

@@ -12,9 +12,9 @@ from qcqp.frontends.specs import Box
 
 def pgd_minimize(net: Network, box: Box, C: np.ndarray, d: np.ndarray | None = None, steps: int = 100,
                  restarts: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """For each row ``c_k`` of ``C``, search ``min_x c_k · logits(x) + d_k`` over the box.
+    """For each row ``c_k`` of ``C``, search ``min_x c_k · logits(x) + d_k`` over the input set.
 
-    Signed gradient steps (the ℓ∞ steepest descent) from the centre and random starts,
+    Steepest-descent steps in the set's norm (signed for a box) from the centre and random starts,
     with a step size that decays linearly. Returns ``(values, points)`` of the best
     points found; each value is recomputed by a fresh forward pass.
     """
@@ -22,31 +22,31 @@ def pgd_minimize(net: Network, box: Box, C: np.ndarray, d: np.ndarray | None = N
     d = np.zeros(C.shape[0]) if d is None else np.asarray(d, float)
     k, n = C.shape[0], net.input_size
     objective = np.tile(C, (restarts + 1, 1))
-    best, best_x = signed_gradient_search(lambda x: _values(net, x, objective),
+    best, best_x = steepest_descent_search(lambda x: _values(net, x, objective),
                                           lambda x: net.gradient(x, objective), box, k, steps, restarts, seed)
     pick = np.argmin(best.reshape(restarts + 1, k), axis=0)
     points = best_x.reshape(restarts + 1, k, n)[pick, np.arange(k)]
     return _values(net, points, C) + d, points
 
 
-def signed_gradient_search(value: Callable[[np.ndarray], np.ndarray], gradient: Callable[[np.ndarray], np.ndarray],
+def steepest_descent_search(value: Callable[[np.ndarray], np.ndarray], gradient: Callable[[np.ndarray], np.ndarray],
                            box: Box, copies: int, steps: int, restarts: int, seed: int):
-    """Minimise ``value`` (row-wise on a batch) by signed gradient steps projected on the box.
+    """Minimise ``value`` (row-wise on a batch) by steepest-descent steps in the input set's norm
+    (signed steps on a box, ``Q⁻¹g`` steps on an ellipsoid), pulled back into the set.
 
     The batch holds ``copies`` rows started at the centre, then ``copies`` random starts per
-    restart; the step decays linearly from a quarter of the box width. Returns the best value
+    restart; the step decays linearly from a quarter of the set's size. Returns the best value
     and point seen for every row of the batch.
     """
     rng = np.random.default_rng(seed)
     n = box.center.size
     width = box.upper - box.lower
     starts = [np.broadcast_to(box.center, (copies, n))]
-    starts += [box.lower + rng.random((copies, n)) * width for _ in range(restarts)]
+    starts += [box.pull_inside(box.lower + rng.random((copies, n)) * width) for _ in range(restarts)]
     x = np.concatenate(starts)
     best_x, best = x.copy(), value(x)
     for step in range(steps):
-        alpha = 0.25 * width * (1.0 - step / steps) + 1e-3 * width
-        x = np.clip(x - alpha * np.sign(gradient(x)), box.lower, box.upper)
+        x = box.descent_step(x, gradient(x), 0.25 * (1.0 - step / steps) + 1e-3)
         current = value(x)
         better = current < best
         best_x[better], best[better] = x[better], current[better]

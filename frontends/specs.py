@@ -1,4 +1,4 @@
-"""Input sets and properties: ℓ∞ balls, boxes and VNN-COMP VNNLIB files."""
+"""Input sets and properties: boxes (ℓ∞ balls), ellipsoids (ℓ2 balls) and VNN-COMP VNNLIB files."""
 
 from __future__ import annotations
 
@@ -25,17 +25,102 @@ class Box:
     def contains(self, x: np.ndarray, tol: float = 0.0) -> bool:
         return bool(np.all(x >= self.lower - tol) and np.all(x <= self.upper + tol))
 
+    def pull_inside(self, x: np.ndarray) -> np.ndarray:
+        """A point of the set near each row of ``x`` (here: clipped to the box)."""
+        return np.clip(x, self.lower, self.upper)
 
-def linf_ball(x0, eps: float, domain: tuple[float, float] = (0.0, 1.0)) -> Box:
-    """``[x0 − ε, x0 + ε] ∩ domain``."""
+    def descent_step(self, x: np.ndarray, gradient: np.ndarray, fraction: float) -> np.ndarray:
+        """``x`` moved against ``gradient`` by ``fraction`` of the set's size, back in the set
+        (the signed step: steepest descent in the ℓ∞ norm)."""
+        return self.pull_inside(x - fraction * (self.upper - self.lower) * np.sign(gradient))
+
+    def describe(self) -> str:
+        return "box"
+
+
+@dataclass(frozen=True)
+class Ellipsoid(Box):
+    """``{x in the box : (x − center)ᵀ Q (x − center) <= 1}``; the box is the data domain
+    intersected with the ellipsoid's bounding box, which bound propagation and ``lp`` use."""
+
+    Q: np.ndarray = None
+    L: np.ndarray = None  # Q = L Lᵀ (lower Cholesky factor)
+    label: str = "ellipsoid"
+
+    def quadratic(self, x: np.ndarray) -> np.ndarray:
+        d = np.atleast_2d(x) - self.center
+        return np.sum((d @ self.L) ** 2, axis=1)
+
+    def contains(self, x: np.ndarray, tol: float = 0.0) -> bool:
+        """In the box and in the ellipsoid, the quadratic with a floating-point error bound
+        (``γ_{n+2} · |d|ᵀ|Q||d|``) charged against membership."""
+        if not super().contains(x, tol):
+            return False
+        d = np.asarray(x, float) - self.center
+        error = 2 * (d.size + 2) * np.finfo(float).eps * (np.abs(d) @ np.abs(self.Q) @ np.abs(d))
+        return bool(d @ (self.Q @ d) + error <= 1.0 + tol)
+
+    def pull_inside(self, x: np.ndarray) -> np.ndarray:
+        """Clip to the box, then shrink towards the centre (which is in the box) into the ellipsoid."""
+        clipped = np.clip(x, self.lower, self.upper)
+        q = self.quadratic(clipped)
+        scale = np.where(q > INSIDE**2, INSIDE / np.sqrt(np.maximum(q, 1e-300)), 1.0)
+        pulled = self.center + (np.atleast_2d(clipped) - self.center) * scale[:, None]
+        return pulled if clipped.ndim == 2 else pulled[0]
+
+    def descent_step(self, x: np.ndarray, gradient: np.ndarray, fraction: float) -> np.ndarray:
+        """Steepest descent in the ellipsoid's norm: ``Q⁻¹g / ‖g‖_{Q⁻¹}``, ``2·fraction`` of its radius."""
+        g = np.atleast_2d(gradient)
+        direction = np.linalg.solve(self.L.T, np.linalg.solve(self.L, g.T)).T  # Q⁻¹ g
+        norm = np.sqrt(np.maximum(np.sum(g * direction, axis=1), 1e-300))
+        return self.pull_inside(x - 2 * fraction * direction / norm[:, None])
+
+    def describe(self) -> str:
+        return self.label
+
+
+INSIDE = 1.0 - 1e-9  # pulled-in points sit strictly inside the ellipsoid (rounding margin)
+
+
+def ellipsoid(x0, Q, domain: tuple[float, float] = (0.0, 1.0), label: str = "ellipsoid") -> Ellipsoid:
+    """``{x : (x − x0)ᵀ Q (x − x0) <= 1} ∩ domain`` for a symmetric positive definite ``Q``."""
+    x0 = _point(x0, domain)
+    Q = np.asarray(Q, dtype=float)
+    if Q.shape != (x0.size, x0.size) or not np.all(np.isfinite(Q)) or not np.allclose(Q, Q.T):
+        raise InputError(f"ellipsoid matrix must be a finite symmetric {x0.size} x {x0.size} matrix")
+    try:
+        L = np.linalg.cholesky(Q)
+    except np.linalg.LinAlgError:
+        raise InputError("ellipsoid matrix must be positive definite") from None
+    radius = np.sqrt(np.diag(np.linalg.inv(Q)))
+    lo, hi = domain
+    return Ellipsoid(np.maximum(x0 - radius, lo), np.minimum(x0 + radius, hi), x0, Q, L, label)
+
+
+def l2_ball(x0, eps: float, domain: tuple[float, float] = (0.0, 1.0)) -> Ellipsoid:
+    """``{x : ‖x − x0‖₂ <= ε} ∩ domain``."""
+    if not np.isfinite(eps) or eps <= 0:
+        raise InputError(f"eps must be a finite number > 0 for an l2 ball, got {eps}")
+    n = np.asarray(x0).size
+    return ellipsoid(x0, np.eye(n) / eps**2, domain, f"l2 ball, eps {eps:g}")
+
+
+def _point(x0, domain: tuple[float, float]) -> np.ndarray:
     x0 = np.asarray(x0, dtype=float).reshape(-1)
     if not np.all(np.isfinite(x0)):
         raise InputError("input point contains NaN or infinite values")
-    if not np.isfinite(eps) or eps < 0:
-        raise InputError(f"eps must be a finite number >= 0, got {eps}")
     lo, hi = domain
     if np.any(x0 < lo) or np.any(x0 > hi):
         raise InputError(f"input point lies outside the data domain [{lo}, {hi}]")
+    return x0
+
+
+def linf_ball(x0, eps: float, domain: tuple[float, float] = (0.0, 1.0)) -> Box:
+    """``[x0 − ε, x0 + ε] ∩ domain``."""
+    x0 = _point(x0, domain)
+    if not np.isfinite(eps) or eps < 0:
+        raise InputError(f"eps must be a finite number >= 0, got {eps}")
+    lo, hi = domain
     return Box(np.maximum(x0 - eps, lo), np.minimum(x0 + eps, hi), x0)
 
 

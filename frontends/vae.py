@@ -16,7 +16,7 @@ import numpy as np
 from qcqp import InputError
 from qcqp.frontends.encode import NetworkEncoding, encode_network
 from qcqp.frontends.network import Network
-from qcqp.frontends.pgd import signed_gradient_search
+from qcqp.frontends.pgd import steepest_descent_search
 from qcqp.frontends.specs import Box, linf_ball
 
 
@@ -71,7 +71,7 @@ def reconstruction_attack(decoder: Network, box: Box, steps: int = 200, restarts
     def value(points):
         return np.sum((decoder.forward(points) - y0) ** 2, axis=1)
 
-    best, best_z = signed_gradient_search(lambda z: -value(z),
+    best, best_z = steepest_descent_search(lambda z: -value(z),
                                           lambda z: -decoder.gradient(z, 2.0 * (decoder.forward(z) - y0)),
                                           box, 1, steps, restarts, seed)
     k = int(np.argmin(best))

@@ -54,6 +54,7 @@ class Backend:
     """
 
     name: str = ""
+    lifts_products: bool = True  # False: products enter only through McCormick bounds on the box
 
     def relax(self, ir: IR) -> Relaxation:
         return Relaxation(ir, self)
