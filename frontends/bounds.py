@@ -43,26 +43,39 @@ def linear_objective_bound(net: Network, c: np.ndarray, pre_bounds, lo, hi) -> f
 def _backsub(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi) -> np.ndarray:
     """Upper bounds on ``C ŷ_k`` (rows of ``C``) with activations relaxed by their linear bounds.
 
-    A parallel pass with absolute values bounds the rounding error of every step.
+    A parallel pass with absolute values bounds the rounding error of every step, and a pass
+    over nonzero patterns finds the rows that are structurally zero (every product has a zero
+    factor): those are exact, so a dead path gives the bound 0 rather than ``+tiny``.
     """
     Lam = C @ net.weights[k]
     const = C @ net.biases[k]
     mag_lam = np.abs(C) @ np.abs(net.weights[k])
     mag_const = np.abs(C) @ np.abs(net.biases[k])
+    live_lam, live_const = _live(_live(C) @ _live(net.weights[k])), _live(_live(C) @ _live(net.biases[k]))
     terms = float(net.weights[k].shape[1])
     for j in range(k - 1, -1, -1):
         a_l, b_l, a_u, b_u = net.activation(j).linear_bounds(*pre_bounds[j])
         pos, neg = np.maximum(Lam, 0.0), np.minimum(Lam, 0.0)
         const = const + pos @ b_u + neg @ b_l
         mag_const = mag_const + mag_lam @ (np.abs(b_u) + np.abs(b_l))
+        live_const = np.maximum(live_const, _live(live_lam @ _live(np.abs(b_u) + np.abs(b_l))))
         Lam = pos * a_u + neg * a_l
         mag_lam = mag_lam * np.maximum(np.abs(a_u), np.abs(a_l))
+        live_lam = live_lam * _live(np.abs(a_u) + np.abs(a_l))
         const = const + Lam @ net.biases[j]
         mag_const = mag_const + mag_lam @ np.abs(net.biases[j])
+        live_const = np.maximum(live_const, _live(live_lam @ _live(net.biases[j])))
         Lam = Lam @ net.weights[j]
         mag_lam = mag_lam @ np.abs(net.weights[j])
+        live_lam = _live(live_lam @ _live(net.weights[j]))
         terms += 2.0 * net.weights[j].shape[0] + net.weights[j].shape[1]
     value = const + np.maximum(Lam, 0.0) @ hi + np.minimum(Lam, 0.0) @ lo
     magnitude = mag_const + mag_lam @ np.maximum(np.abs(lo), np.abs(hi))
+    exact = np.maximum(live_const, _live(live_lam @ _live(np.abs(lo) + np.abs(hi)))) == 0
     # The activations' linear bounds carry rounding of their own slopes: charge 1e-12 relative.
-    return round_out(value, value, magnitude, np.full(value.shape, terms))[1] + 1e-12 * magnitude
+    return round_out(value, value, magnitude, np.full(value.shape, terms), exact)[1] + 1e-12 * magnitude
+
+
+def _live(M: np.ndarray) -> np.ndarray:
+    """1.0 where ``M`` is nonzero (a pattern; products of patterns count exactly)."""
+    return (M != 0).astype(float)

@@ -66,6 +66,7 @@ def encode_network(network: Network, box: Box, bounds: str | list = "crown") -> 
         pre_bounds = BOUND_METHODS[bounds](network, box.lower, box.upper)
     else:
         pre_bounds = list(bounds)
+    pre_bounds = [_min_width(lo, hi) for lo, hi in pre_bounds]
     problem = Problem()
     x = problem.variable("x", network.input_size, lower=box.lower, upper=box.upper)
     if isinstance(box, Ellipsoid):  # ‖Lᵀ(x − x0)‖² <= 1: one quadratic row, exact in the Shor lifting
@@ -78,6 +79,21 @@ def encode_network(network: Network, box: Box, bounds: str | list = "crown") -> 
         hidden.append(h)
     logits = network.weights[-1] @ h + network.biases[-1]
     return NetworkEncoding(network, box, problem, x, hidden, logits, pre_bounds)
+
+
+MIN_WIDTH = 1e-6  # relative to 1 + |l| + |u|
+
+
+def _min_width(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Widen pre-activation intervals whose width, or whose part on either side of 0, is a
+    sliver below ``MIN_WIDTH`` (exact points, such as the 0 of a dead path, stay): slivers are
+    rounding slack around a constant (max pooling's ``a − b`` of two dead inputs, or of ``a <= b``),
+    and a variable of almost no width makes every relaxation ill-conditioned (HiGHS refuses the
+    model, interior points stall). Widening an interval is always sound."""
+    pad = MIN_WIDTH * (1 + np.abs(lo) + np.abs(hi))
+    thin = (hi - lo < pad) & (hi > lo)
+    lo, hi = np.where(thin, lo - pad, lo), np.where(thin, hi + pad, hi)
+    return np.where((lo < 0) & (lo > -pad), -pad, lo), np.where((hi > 0) & (hi < pad), pad, hi)
 
 
 def lp_bounds(network: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from qcqp import InputError
-from qcqp.frontends.activations import Activation, for_op
+from qcqp.frontends.activations import Activation, for_op, get_activation
+from qcqp.frontends.conv import avgpool_matrix, conv_matrix, maxpool_layers, maxpool_windows
 from qcqp.frontends.network import Network
 
 
@@ -52,20 +54,73 @@ def save_npz(network: Network, path: str | Path) -> None:
 
 
 class _AffineChain:
-    """Composes affine ops into ``W x + b`` between activations."""
+    """Composes affine ops into ``W x + b`` between activations, tracking the tensor shape
+    (``(C, H, W)`` for convolutional layers, ``(n,)`` once flat)."""
 
-    def __init__(self, size: int):
+    def __init__(self, shape: tuple[int, ...]):
+        size = int(np.prod(shape))
+        self.shape = tuple(int(d) for d in shape)
         self.W, self.b = np.eye(size), np.zeros(size)
         self.layers: list[tuple[np.ndarray, np.ndarray]] = []
         self.activations: list[Activation] = []
 
-    def apply(self, M: np.ndarray, c: np.ndarray) -> None:
-        self.W, self.b = M @ self.W, M @ self.b + c
+    @property
+    def size(self) -> int:
+        return self.W.shape[0]
+
+    def apply(self, M, c: np.ndarray, shape: tuple[int, ...] | None = None) -> None:
+        """Compose ``M x + c`` (dense or sparse ``M``); ``shape`` is the result's (default: flat)."""
+        self.W, self.b = np.asarray(M @ self.W), np.asarray(M @ self.b) + c
+        self.shape = tuple(int(d) for d in shape) if shape is not None else (self.W.shape[0],)
 
     def activation(self, activation: Activation) -> None:
         self.layers.append((self.W, self.b))
         self.activations.append(activation)
         self.W, self.b = np.eye(self.W.shape[0]), np.zeros(self.W.shape[0])
+
+    def image(self, where: str) -> tuple[int, int, int]:
+        if len(self.shape) != 3:
+            raise InputError(f"{where}: needs a (channels, height, width) input, the chain has shape {self.shape}")
+        return self.shape
+
+    def constant(self, value, where: str) -> np.ndarray:
+        """A constant operand broadcast to the current tensor (batch axis dropped), flattened."""
+        value = np.asarray(value, float)
+        while value.ndim > len(self.shape) and value.shape[0] == 1:
+            value = value[0]
+        try:
+            return np.broadcast_to(value, self.shape).ravel()
+        except ValueError:
+            raise InputError(f"{where}: constant of shape {value.shape} does not broadcast to {self.shape}") from None
+
+    def conv(self, weight: np.ndarray, bias: np.ndarray | None, group: int, where: str, **window) -> None:
+        M, shape = conv_matrix(weight, self.image(where), group=group, **window)
+        bias = np.zeros(shape[0]) if bias is None else np.asarray(bias, float)
+        self.apply(M, np.repeat(bias, shape[1] * shape[2]), shape)
+
+    def batchnorm(self, scale, bias, mean, var, eps: float, where: str) -> None:
+        """``scale (x − mean) / √(var + eps) + bias`` per channel (folded into the affine map)."""
+        gain = np.asarray(scale, float) / np.sqrt(np.asarray(var, float) + eps)
+        if gain.size != self.shape[0]:
+            raise InputError(f"{where}: {gain.size} channels in the statistics, {self.shape[0]} in the input")
+        per = self.size // self.shape[0]
+        self.apply(sp.diags_array(np.repeat(gain, per)), np.repeat(np.asarray(bias) - np.asarray(mean) * gain, per),
+                   self.shape)
+
+    def average_pool(self, kernel, where: str, count_include_pad: bool = False, **window) -> None:
+        M, shape = avgpool_matrix(self.image(where), kernel, count_include_pad=count_include_pad, **window)
+        self.apply(M, np.zeros(M.shape[0]), shape)
+
+    def max_pool(self, kernel, where: str, **window) -> None:
+        """Exactly, as ReLU layers (:func:`~qcqp.frontends.conv.maxpool_layers`)."""
+        windows, shape = maxpool_windows(self.image(where), kernel, **window)
+        after_relu = bool(self.activations) and str(self.activations[-1]) == "relu" and \
+            self.W.shape[0] == self.W.shape[1] and np.array_equal(self.W, np.eye(self.size)) and not self.b.any()
+        maps = maxpool_layers(windows, self.size, nonnegative=after_relu)
+        for k, (A, c) in enumerate(maps):
+            if k:
+                self.activation(get_activation("relu"))
+            self.apply(A, c, shape if k == len(maps) - 1 else None)
 
     def network(self, source: str) -> Network:
         layers = self.layers + [(self.W, self.b)]
@@ -73,8 +128,9 @@ class _AffineChain:
 
 
 def load_onnx(path: str | Path) -> Network:
-    """A chain of Gemm/MatMul/Add/Sub/Mul/Div/Flatten/Reshape and registered activations
-    (each activation class names the ONNX ops it stands for in ``onnx_ops``)."""
+    """A chain of Gemm/MatMul/Conv/BatchNormalization/AveragePool/MaxPool/Add/Sub/Mul/Div/
+    Flatten/Reshape/Transpose and registered activations (each activation class names the
+    ONNX ops it stands for in ``onnx_ops``)."""
     try:
         import onnx
         from onnx import numpy_helper
@@ -93,7 +149,7 @@ def load_onnx(path: str | Path) -> Network:
     dims = [d.dim_value for d in inputs[0].type.tensor_type.shape.dim]
     if len(dims) < 1 or any(d <= 0 for d in dims[1:]):
         raise InputError(f"{path}: input {inputs[0].name!r} has dynamic or unknown shape {dims}")
-    chain = _AffineChain(int(np.prod(dims[1:])) if len(dims) > 1 else dims[0])
+    chain = _AffineChain(tuple(dims[1:]) if len(dims) > 1 else (dims[0],))
     current = inputs[0].name
     for node in graph.node:
         where = f"{path}: node {node.name or node.output[0]!r} ({node.op_type})"
@@ -110,15 +166,70 @@ def load_onnx(path: str | Path) -> Network:
     return chain.network(str(path))
 
 
+def _reshape_target(shape: tuple[int, ...], target: list[int], where: str) -> tuple[int, ...]:
+    """ONNX ``Reshape`` semantics (``0`` copies a dimension, one ``-1`` is inferred) on a tensor
+    with a batch axis of 1; returns the shape without the batch axis."""
+    full = [1, *shape]
+    dims = [full[k] if d == 0 else d for k, d in enumerate(target)]
+    if dims.count(-1) == 1:
+        known = int(np.prod([d for d in dims if d != -1]))
+        dims = [int(np.prod(shape)) // max(known, 1) if d == -1 else d for d in dims]
+    if int(np.prod(dims)) != int(np.prod(shape)) or any(d <= 0 for d in dims):
+        raise InputError(f"{where}: cannot reshape {tuple(shape)} to {tuple(target)}")
+    return tuple(dims[1:]) if len(dims) > 1 and dims[0] == 1 else tuple(dims)
+
+
+def _ints(attrs: dict, name: str, default: list[int]) -> tuple[int, ...]:
+    return tuple(int(v) for v in attrs[name].ints) if name in attrs else tuple(default)
+
+
+def _window(attrs: dict, where: str) -> dict:
+    """Kernel, strides, pads (top, left, bottom, right) and dilations of a 2-D Conv or pool."""
+    if "auto_pad" in attrs and attrs["auto_pad"].s not in (b"", b"NOTSET"):
+        raise InputError(f"{where}: auto_pad={attrs['auto_pad'].s.decode()} is not supported (give explicit pads)")
+    if "ceil_mode" in attrs and attrs["ceil_mode"].i:
+        raise InputError(f"{where}: ceil_mode=1 is not supported")
+    return {"strides": _ints(attrs, "strides", [1, 1]), "pads": _ints(attrs, "pads", [0, 0, 0, 0]),
+            "dilations": _ints(attrs, "dilations", [1, 1])}
+
+
 def _apply_onnx_node(chain: _AffineChain, node, others: list, where: str) -> None:
     attrs = {a.name: a for a in node.attribute}
     op = node.op_type
-    size = chain.W.shape[0]
-    if op in ("Flatten", "Reshape", "Identity", "Dropout"):
+    size = chain.size
+    if op in ("Identity", "Dropout"):
         return
     activation = for_op("onnx", op)
     if activation is not None:
         chain.activation(activation.from_onnx(attrs, others, where))
+    elif op == "Flatten" or (op == "Reshape" and others[0] is None):
+        chain.shape = (size,)
+    elif op == "Reshape":
+        chain.shape = _reshape_target(chain.shape, [int(d) for d in others[0]], where)
+    elif op == "Transpose":
+        perm = _ints(attrs, "perm", list(range(len(chain.shape) + 1))[::-1])
+        if perm[0] != 0:
+            raise InputError(f"{where}: transposing the batch axis is not supported")
+        order = np.arange(size).reshape(chain.shape).transpose([p - 1 for p in perm[1:]])
+        chain.apply(sp.csr_array((np.ones(size), (np.arange(size), order.ravel())), shape=(size, size)),
+                    np.zeros(size), order.shape)
+    elif op == "Conv":
+        if len(others[0].shape) != 4:
+            raise InputError(f"{where}: only 2-D convolutions are supported")
+        chain.conv(others[0], others[1] if len(others) > 1 else None,
+                   int(attrs["group"].i) if "group" in attrs else 1, where, **_window(attrs, where))
+    elif op == "MaxPool":
+        chain.max_pool(_ints(attrs, "kernel_shape", []), where, **_window(attrs, where))
+    elif op == "AveragePool":
+        window = _window(attrs, where)
+        if window.pop("dilations") != (1, 1):
+            raise InputError(f"{where}: dilated average pooling is not supported")
+        include = bool(attrs["count_include_pad"].i) if "count_include_pad" in attrs else False
+        chain.average_pool(_ints(attrs, "kernel_shape", []), where, include, **window)
+    elif op == "GlobalAveragePool":
+        chain.average_pool(chain.image(where)[1:], where)
+    elif op == "BatchNormalization":
+        chain.batchnorm(*others[:4], attrs["epsilon"].f if "epsilon" in attrs else 1e-5, where)
     elif op == "Gemm":
         B, C = others[0], (others[1] if len(others) > 1 else 0.0)
         alpha = attrs["alpha"].f if "alpha" in attrs else 1.0
@@ -131,41 +242,65 @@ def _apply_onnx_node(chain: _AffineChain, node, others: list, where: str) -> Non
         W = others[0].T
         chain.apply(W, np.zeros(W.shape[0]))
     elif op in ("Add", "Sub", "Mul", "Div"):
-        c = np.broadcast_to(np.asarray(others[0], float).reshape(-1), (size,))
+        c = chain.constant(others[0], where)
         if op == "Add":
-            chain.apply(np.eye(size), c)
+            chain.apply(sp.eye_array(size), c, chain.shape)
         elif op == "Sub":
-            chain.apply(np.eye(size), -c)
+            chain.apply(sp.eye_array(size), -c, chain.shape)
         elif np.any(c == 0) and op == "Div":
             raise InputError(f"{where}: division by zero")
         else:
-            scale = c if op == "Mul" else 1.0 / c
-            chain.apply(np.diag(scale), np.zeros(size))
+            chain.apply(sp.diags_array(c if op == "Mul" else 1.0 / c), np.zeros(size), chain.shape)
     else:
         raise InputError(f"{where}: unsupported ONNX op {op!r}")
     if chain.W.shape[1] == 0 or not np.all(np.isfinite(chain.W)):
         raise InputError(f"{where}: produced invalid weights")
 
 
-def from_torch(module) -> Network:
-    """A PyTorch ``nn.Sequential`` of Linear, Flatten and registered activations."""
+def from_torch(module, input_shape: tuple[int, ...] | None = None) -> Network:
+    """A PyTorch ``nn.Sequential`` of Linear, Conv2d, BatchNorm1d/2d, AvgPool2d, MaxPool2d,
+    Flatten and registered activations. ``input_shape`` (without the batch axis, e.g.
+    ``(1, 8, 8)``) is needed when the first layer is not ``nn.Linear``."""
     import torch.nn as nn
 
     layers = list(module) if isinstance(module, nn.Sequential) else [module]
-    first = next((m for m in layers if isinstance(m, nn.Linear)), None)
-    if first is None:
-        raise InputError("torch model: no nn.Linear layer found")
-    chain = _AffineChain(first.in_features)
+    if input_shape is None:
+        first = next((k for k, m in enumerate(layers) if isinstance(m, nn.Linear)), None)
+        if first is None or not all(isinstance(m, (nn.Flatten, nn.Identity, nn.Dropout)) for m in layers[:first]):
+            raise InputError("torch model: give input_shape=(C, H, W) when the first weighted layer is not nn.Linear")
+        input_shape = (layers[first].in_features,)
+    chain = _AffineChain(tuple(input_shape))
     for k, layer in enumerate(layers):
-        kind = type(layer).__name__
+        kind, where = type(layer).__name__, f"torch model: layer {k} ({type(layer).__name__})"
+        params = {name: p.detach().double().numpy() for name, p in layer.named_parameters(recurse=False)}
         if isinstance(layer, nn.Linear):
-            W = layer.weight.detach().double().numpy()
-            b = layer.bias.detach().double().numpy() if layer.bias is not None else np.zeros(W.shape[0])
-            chain.apply(W, b)
-        elif isinstance(layer, (nn.Flatten, nn.Identity, nn.Dropout)):
+            chain.apply(params["weight"], params.get("bias", np.zeros(layer.out_features)))
+        elif isinstance(layer, nn.Conv2d):
+            if not isinstance(layer.padding, tuple) or layer.padding_mode != "zeros":
+                raise InputError(f"{where}: only explicit zero padding is supported")
+            pad_h, pad_w = layer.padding
+            chain.conv(params["weight"], params.get("bias"), layer.groups, where, strides=layer.stride,
+                       pads=(pad_h, pad_w, pad_h, pad_w), dilations=layer.dilation)
+        elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            ones = np.ones(layer.num_features)
+            chain.batchnorm(params.get("weight", ones), params.get("bias", 0 * ones),
+                            layer.running_mean.double().numpy(), layer.running_var.double().numpy(), layer.eps, where)
+        elif isinstance(layer, (nn.AvgPool2d, nn.MaxPool2d)):
+            if layer.ceil_mode:
+                raise InputError(f"{where}: ceil_mode=True is not supported")
+            pair = [v if isinstance(v, tuple) else (v, v) for v in (layer.kernel_size, layer.stride, layer.padding)]
+            window = {"strides": pair[1], "pads": pair[2] + pair[2]}
+            if isinstance(layer, nn.MaxPool2d):
+                dilation = layer.dilation if isinstance(layer.dilation, tuple) else (layer.dilation,) * 2
+                chain.max_pool(pair[0], where, dilations=dilation, **window)
+            else:
+                chain.average_pool(pair[0], where, layer.count_include_pad, **window)
+        elif isinstance(layer, nn.Flatten):
+            chain.shape = (chain.size,)
+        elif isinstance(layer, (nn.Identity, nn.Dropout)):
             continue
         elif for_op("torch", kind) is not None:
-            chain.activation(for_op("torch", kind).from_torch(layer, f"torch model: layer {k}"))
+            chain.activation(for_op("torch", kind).from_torch(layer, where))
         else:
             raise InputError(f"torch model: unsupported layer {k} ({kind})")
     return chain.network("torch model")

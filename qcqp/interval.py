@@ -8,14 +8,18 @@ import scipy.sparse as sp
 from qcqp.safe import EPS
 
 
-def round_out(lo: np.ndarray, hi: np.ndarray, magnitude: np.ndarray, terms: np.ndarray):
+def round_out(lo: np.ndarray, hi: np.ndarray, magnitude: np.ndarray, terms: np.ndarray,
+              exact: np.ndarray | bool = False):
     """Widen ``[lo, hi]`` by the worst-case rounding error of a ``terms``-long dot product.
 
     ``magnitude`` bounds the sum of absolute values of the summands; the classical bound
-    ``γ_k = k u / (1 − k u)`` on a k-term dot product is covered by ``2 (k + 2) u``.
+    ``γ_k = k u / (1 − k u)`` on a k-term dot product is covered by ``2 (k + 2) u`` (plus
+    ``tiny`` for underflow). Entries marked ``exact`` were computed without rounding and stay
+    as they are (a dead path gives exactly 0, not ``±tiny``: an unstable neuron of no width).
     """
     slack = 2.0 * (terms + 2.0) * EPS * magnitude + np.finfo(float).tiny
-    return np.nextafter(lo - slack, -np.inf), np.nextafter(hi + slack, np.inf)
+    lo_out, hi_out = np.nextafter(lo - slack, -np.inf), np.nextafter(hi + slack, np.inf)
+    return np.where(exact, lo, lo_out), np.where(exact, hi, hi_out)
 
 
 def affine_bounds(A, a: np.ndarray, lower: np.ndarray, upper: np.ndarray):
@@ -30,7 +34,8 @@ def affine_bounds(A, a: np.ndarray, lower: np.ndarray, upper: np.ndarray):
     width = np.maximum(np.abs(_finite(lower)), np.abs(_finite(upper)))
     magnitude = abs(A) @ width + np.abs(a)
     terms = np.diff(A.indptr).astype(float) + 1
-    return round_out(lo, hi, magnitude, terms)
+    exact = (abs(A) @ (width > 0).astype(float) == 0) & np.isfinite(lo) & np.isfinite(hi)  # only 0·x terms
+    return round_out(lo, hi, magnitude, terms, exact)
 
 
 def _finite(x: np.ndarray) -> np.ndarray:
