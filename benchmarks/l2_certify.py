@@ -58,7 +58,8 @@ def main() -> None:
 
         fig, ax = plt.subplots(figsize=(5.5, 3.8))
         for method in args.methods[1:]:
-            ax.plot(args.eps, curves[method], marker="o", label=f"{method} certified")
+            limit = f" ({args.exact_limit:g} s per target)" if method == "exact" else ""
+            ax.plot(args.eps, curves[method], marker="o", label=f"{method} certified{limit}")
         ax.plot(args.eps, [1 - v for v in curves["pgd"]], "k--", label="PGD upper limit (1 − falsified)")
         ax.set_xlabel("ε (ℓ2 radius)")
         ax.set_ylabel(f"fraction of the first {args.limit} test points")
