@@ -26,6 +26,7 @@ from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_b
 from qcqp.backend import package
 from qcqp.backends.highs import solve_linear_model
 from qcqp.backends.linear import build_linear_model
+from qcqp.backends.sdp_solvers import silenced
 from qcqp.expr import widen_columns
 from qcqp.safe import loosen_upper
 
@@ -87,11 +88,12 @@ def _milp(ir: IR, time_limit: float, gap: float, node_limit: int) -> Result:
     lo = np.concatenate([b[1] for b in blocks]) if blocks else np.zeros(0)
     hi = np.concatenate([b[2] for b in blocks]) if blocks else np.zeros(0)
     c = np.concatenate([ir.objective.affine.A.toarray().ravel(), np.zeros(binaries)])
-    res = milp(-c, integrality=np.concatenate([np.zeros(n), np.ones(binaries)]),
-               bounds=Bounds(np.concatenate([ir.lower, np.zeros(binaries)]),
-                             np.concatenate([ir.upper, np.ones(binaries)])),
-               constraints=[LinearConstraint(A, lo, hi)] if A.shape[0] else [],
-               options={"time_limit": float(time_limit), "mip_rel_gap": gap, "disp": False})
+    with silenced(False):  # HiGHS's MIP prints debugging lines on some models even with disp off
+        res = milp(-c, integrality=np.concatenate([np.zeros(n), np.ones(binaries)]),
+                   bounds=Bounds(np.concatenate([ir.lower, np.zeros(binaries)]),
+                                 np.concatenate([ir.upper, np.ones(binaries)])),
+                   constraints=[LinearConstraint(A, lo, hi)] if A.shape[0] else [],
+                   options={"time_limit": float(time_limit), "mip_rel_gap": gap, "disp": False})
     constant = float(ir.objective.affine.a[0])
     dual = getattr(res, "mip_dual_bound", None)
     if res.status == 2:  # HiGHS's claim is re-proven leaf by leaf with verified Farkas rays
