@@ -43,11 +43,12 @@ class Ellipsoid(Box):
     """``{x in the box : (x − center)ᵀ Q (x − center) <= 1}``; the box is the data domain
     intersected with the ellipsoid's bounding box, which bound propagation and ``lp`` use."""
 
-    Q: np.ndarray = None
-    L: np.ndarray = None  # Q = L Lᵀ (lower Cholesky factor)
+    Q: np.ndarray | None = None
+    L: np.ndarray | None = None  # Q = L Lᵀ (lower Cholesky factor)
     label: str = "ellipsoid"
 
     def quadratic(self, x: np.ndarray) -> np.ndarray:
+        """``(x − center)ᵀ Q (x − center)`` for every row of ``x`` (not rigorous: see :meth:`contains`)."""
         d = np.atleast_2d(x) - self.center
         return np.sum((d @ self.L) ** 2, axis=1)
 
