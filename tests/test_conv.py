@@ -152,3 +152,19 @@ def test_unsupported_pool_attributes_are_named(tmp_path, attrs, message):
     path = _model(tmp_path / "p.onnx", nodes, {}, (1, 4, 4))
     with pytest.raises(InputError, match=message):
         load_onnx(path)
+
+
+def test_digits_cnn_training_script_gives_an_accurate_onnx_model(tmp_path):
+    """The deterministic digits CNN (frontends/models/train_digits_cnn.py): 97 % test accuracy,
+    and the ONNX file it writes loads back to the same network."""
+    from qcqp.frontends.models.train_digits import digits_split
+    from qcqp.frontends.models.train_digits_cnn import LAYERS, _tap_map, forward, to_onnx, train
+
+    params, accuracy = train()
+    assert accuracy >= 0.95
+    to_onnx(params, tmp_path / "cnn.onnx")
+    net = load_onnx(tmp_path / "cnn.onnx")
+    _, _, x_test, y_test = digits_split()
+    assert np.mean(net.forward(x_test).argmax(axis=1) == y_test) >= 0.95
+    reference = forward(params, [_tap_map(k, s) for k, s in LAYERS], x_test[:20])[-1]
+    np.testing.assert_allclose(net.forward(x_test[:20]), reference, atol=1e-4 * (1 + np.abs(reference).max()))
