@@ -292,7 +292,8 @@ class InteriorPoint(SdpSolver):
         problem = StandardForm(form)
         point, status, iterations, short_steps = problem.start(), Status.BOUND, 0, 0
         for iterations in range(1, int(opts["max_iter"]) + 1):
-            residuals = _residuals(problem, point)
+            vectors = _residual_vectors(problem, point)
+            residuals = _residuals(problem, point, *vectors)
             if verbose:
                 print(f"ipm {iterations:3d}  " + "  ".join(f"{k} {v: .3e}" for k, v in residuals.items()), flush=True)
             if max(residuals["gap"], residuals["pinf"], residuals["dinf"]) < opts["tol"]:
@@ -304,7 +305,7 @@ class InteriorPoint(SdpSolver):
             if time_limit is not None and time.perf_counter() - begin > time_limit:
                 break
             try:
-                step = _step(problem, point, opts["step"])
+                step = _step(problem, point, opts["step"], *vectors)
             except (la.LinAlgError, ValueError):  # lost definiteness or a singular Schur complement
                 break
             short_steps = short_steps + 1 if min(step[1], step[2]) < 0.05 and residuals["gap"] < 1e-5 else 0
@@ -318,27 +319,28 @@ class InteriorPoint(SdpSolver):
         return DualSolution(status, t, y, mu, point.X, info)
 
 
-def _residuals(problem: StandardForm, p: Iterate) -> dict:
+def _residual_vectors(problem: StandardForm, p: Iterate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Primal residual ``b − 𝒜X − s``, dual residual ``C − 𝒜*y − Z`` and slack residual ``−y_G − w``."""
     rp = problem.b - problem.op.apply(p.X)
     rp[problem.slack] -= p.s
-    Rd = problem.C - problem.op.adjoint(p.y) - p.Z
+    return rp, problem.C - problem.op.adjoint(p.y) - p.Z, -p.y[problem.slack] - p.w
+
+
+def _residuals(problem: StandardForm, p: Iterate, rp: np.ndarray, Rd: np.ndarray, rw: np.ndarray) -> dict:
     pobj, dobj = np.vdot(problem.C, p.X), problem.b @ p.y
     return {"primal": pobj, "dual": dobj, "gap": abs(pobj - dobj) / (1 + abs(pobj) + abs(dobj)),
             "pinf": np.linalg.norm(rp) / (1 + np.linalg.norm(problem.b)),
-            "dinf": (np.linalg.norm(Rd) + np.linalg.norm(p.y[problem.slack] + p.w)) / (1 + np.linalg.norm(problem.C)),
+            "dinf": (np.linalg.norm(Rd) + np.linalg.norm(rw)) / (1 + np.linalg.norm(problem.C)),
             "mu": (np.vdot(p.X, p.Z) + p.s @ p.w) / problem.cone_size}
 
 
-def _step(problem: StandardForm, p: Iterate, step_factor: float) -> tuple[Iterate, float, float]:
-    """One Mehrotra predictor–corrector step along the HKM direction; returns the new point
-    and the primal and dual step lengths."""
+def _step(problem: StandardForm, p: Iterate, step_factor: float, rp: np.ndarray, Rd: np.ndarray,
+          rw: np.ndarray) -> tuple[Iterate, float, float]:
+    """One Mehrotra predictor–corrector step along the HKM direction from ``p`` with its residuals;
+    returns the new point and the primal and dual step lengths."""
     op, slack = problem.op, problem.slack
     X, s, y, Z, w = p.X, p.s, p.y, p.Z, p.w
     mu = (np.vdot(X, Z) + s @ w) / problem.cone_size
-    rp = problem.b - op.apply(X)
-    rp[slack] -= s
-    Rd = problem.C - op.adjoint(y) - Z
-    rw = -y[slack] - w
     Lx, Lz = la.cholesky(X, lower=True), la.cholesky(Z, lower=True)
     Zi = la.cho_solve((Lz, True), np.eye(X.shape[0]))
     Zi = 0.5 * (Zi + Zi.T)
