@@ -56,7 +56,7 @@ def solve_dual_lmi(form: ShorForm, c: np.ndarray, t_floor: float | None, time_li
     opts.verbose = verbose
     if time_limit is not None:
         opts.time_limit = float(time_limit)
-    for key, value in settings.items():
+    for key, value in (merge_setting(form) | settings).items():
         if not hasattr(opts, key):
             raise InputError(f"unknown Clarabel setting {key!r}")
         setattr(opts, key, value)
@@ -68,6 +68,20 @@ def solve_dual_lmi(form: ShorForm, c: np.ndarray, t_floor: float | None, time_li
     info = {"solver_status": str(sol.status), "iterations": sol.iterations, "solver_time": sol.solve_time}
     return DualSolution(STATUS_MAP.get(str(sol.status), Status.ERROR), float(x[0]), x[1:1 + m_e],
                         x[1 + m_e:], P, info)
+
+
+def merge_setting(form: ShorForm) -> dict:
+    """Clique merging for Clarabel's chordal decomposition, chosen by the pattern of ``P``.
+
+    Clarabel's default (``clique_graph``) never returned on some sparse patterns (digits CNN
+    margins: its memory grew past 8 GiB until the process died), so sparse patterns merge
+    parent–child cliques only: as fast there and on MaxCut and BoxQP. Dense patterns (MLP
+    margins) keep ``clique_graph``, measured 6× faster on them (docs/benchmarks.md).
+    """
+    from qcqp.backends.sdp_solvers import SCHUR_MIN_DENSITY, pattern_density
+
+    sparse = pattern_density(form) < SCHUR_MIN_DENSITY
+    return {"chordal_decomposition_merge_method": "parent_child"} if sparse else {}
 
 
 @register_sdp_solver("clarabel")
