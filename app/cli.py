@@ -15,8 +15,10 @@ from qcqp.app.dataset import (
     digits_instances,
     load_array,
     load_network,
+    model_path,
     nominal_correct,
     run,
+    shipped_models,
     vnnlib_instances,
 )
 from qcqp.app.report import format_table, plot_figures, summarise, write_csv, write_json
@@ -29,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
                                      "certify neural networks against l-inf and l2 perturbations.")
     sub = parser.add_subparsers(dest="command", required=True)
     cert = sub.add_parser("certify", help="certify a network on inputs, VNNLIB specs or the digits set")
-    cert.add_argument("model", nargs="?", help=".onnx or .npz (default with --dataset digits: the shipped net)")
+    cert.add_argument("model", nargs="?", help=".onnx or .npz, or a shipped model by name: "
+                      f"{', '.join(shipped_models())} (default with --dataset digits: digits_relu.npz)")
     source = cert.add_mutually_exclusive_group(required=True)
     source.add_argument("--inputs", help=".npy array of inputs (one per row)")
     source.add_argument("--spec", action="append", help="VNNLIB property (repeatable)")
@@ -125,7 +128,7 @@ def _output(args) -> Path:
 def certify(args) -> int:
     if args.model is None and not args.dataset:
         raise InputError("MODEL is required unless --dataset is given")
-    net = load_network(args.model or default_model_path())
+    net = load_network(model_path(args.model) if args.model else default_model_path())
     eps = args.eps if args.eps is not None else (0.05 if args.dataset else None)
     if args.spec:
         if args.norm != "inf":

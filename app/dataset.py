@@ -19,7 +19,21 @@ from qcqp.frontends.specs import Specification, l2_ball, linf_ball, load_vnnlib,
 
 
 def default_model_path() -> Path:
-    return Path(str(files("qcqp.frontends.models").joinpath("digits_relu.npz")))
+    return shipped_models()["digits_relu.npz"]
+
+
+def shipped_models() -> dict[str, Path]:
+    """The trained models that come with the package, by file name (``digits_cnn.onnx``, …)."""
+    folder = Path(str(files("qcqp.frontends.models")))
+    return {path.name: path for path in sorted(folder.iterdir()) if path.suffix in (".npz", ".onnx")}
+
+
+def model_path(name: str) -> Path:
+    """``name`` as a path, or, when no such file exists, the shipped model of that file name."""
+    path = Path(name)
+    if path.exists() or name not in shipped_models():
+        return path
+    return shipped_models()[name]
 
 
 INPUT_BALLS = {"inf": linf_ball, "2": l2_ball}  # --norm: the input set around each point

@@ -137,3 +137,34 @@ def test_ipm_rejects_unknown_settings_by_name():
     p, _, _ = random_qcqp(1, 3, True)
     with pytest.raises(qcqp.InputError, match="unknown ipm setting 'tolerance'; valid: tol, max_iter, step"):
         p.solve(backend="sdp", solver="ipm", tolerance=1e-3)
+
+
+CNN_MARGIN = """
+import numpy as np
+from qcqp.app.dataset import shipped_models
+from qcqp.frontends.encode import encode_network
+from qcqp.frontends.loaders import load_network
+from qcqp.frontends.models.train_digits import digits_split
+from qcqp.frontends.specs import linf_ball
+net = load_network(shipped_models()["digits_cnn.onnx"])
+_, _, x_test, y_test = digits_split()
+a = np.zeros(10)
+a[y_test[91]], a[9] = 1.0, -1.0  # label 8, the hardest target 9
+print(encode_network(net, linf_ball(x_test[91], 0.05)).solve("sdp", a, 0.0, solver="clarabel").bound)
+"""
+
+
+def test_clarabel_finishes_on_the_sparse_cnn_pattern_that_exhausted_memory():
+    """Digits CNN, test point 91, ε 0.05: Clarabel's default clique merging never returned on
+    this margin SDP (its memory grew until the process died); now solved under a 2 GiB limit."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+    done = subprocess.run([sys.executable, "-c", CNN_MARGIN], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert float(done.stdout.split()[-1]) == pytest.approx(-0.0946, abs=1e-3)
