@@ -2,9 +2,9 @@
 
 A convolution, an average pool, a batch normalisation or a transpose is linear in its input,
 so the network chain (:mod:`qcqp.frontends.loaders`) composes it like a dense layer. ``W`` is
-assembled sparse (one entry per kernel tap that lands inside the padded input) and stored
-dense by the network, so memory grows as ``out × in`` per layer: 8×8 digits with a few
-channels cost kilobytes, a 32×32×3 input with 16 channels about 100 MB per layer.
+assembled sparse (one entry per kernel tap that lands inside the padded input) and stays
+sparse in the network when at most a quarter of its entries are nonzero, so memory grows as
+``out × taps`` per layer (docs/certify.md, "Convolutional networks").
 
 Max pooling is not affine: :func:`maxpool_layers` compiles it exactly into ReLU layers
 (``max(a, b) = relu(a − b) + relu(b) − relu(−b)``, pairwise), so every backend encodes it

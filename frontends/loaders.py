@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from qcqp import InputError
 from qcqp.frontends.activations import Activation, for_op, get_activation
 from qcqp.frontends.conv import avgpool_matrix, conv_matrix, maxpool_layers, maxpool_windows
-from qcqp.frontends.network import Network
+from qcqp.frontends.network import Network, dense
 
 
 def load_network(path: str | Path) -> Network:
@@ -46,7 +46,7 @@ def load_npz(path: str | Path) -> Network:
 
 
 def save_npz(network: Network, path: str | Path) -> None:
-    arrays = {f"W{k}": W for k, W in enumerate(network.weights)}
+    arrays = {f"W{k}": dense(W) for k, W in enumerate(network.weights)}
     arrays |= {f"b{k}": b for k, b in enumerate(network.biases)}
     if any(a.name != "relu" for a in network.activations):
         arrays["activations"] = np.array([str(a) for a in network.activations])
@@ -60,8 +60,8 @@ class _AffineChain:
     def __init__(self, shape: tuple[int, ...]):
         size = int(np.prod(shape))
         self.shape = tuple(int(d) for d in shape)
-        self.W, self.b = np.eye(size), np.zeros(size)
-        self.layers: list[tuple[np.ndarray, np.ndarray]] = []
+        self.W, self.b = sp.eye_array(size, format="csr"), np.zeros(size)
+        self.layers: list[tuple[np.ndarray | sp.csr_array, np.ndarray]] = []
         self.activations: list[Activation] = []
 
     @property
@@ -69,14 +69,20 @@ class _AffineChain:
         return self.W.shape[0]
 
     def apply(self, M, c: np.ndarray, shape: tuple[int, ...] | None = None) -> None:
-        """Compose ``M x + c`` (dense or sparse ``M``); ``shape`` is the result's (default: flat)."""
-        self.W, self.b = np.asarray(M @ self.W), np.asarray(M @ self.b) + c
+        """Compose ``M x + c`` (dense or sparse ``M``: sparse times sparse stays sparse); ``shape``
+        is the result's (default: flat)."""
+        self.W, self.b = M @ self.W, np.asarray(M @ self.b) + c
         self.shape = tuple(int(d) for d in shape) if shape is not None else (self.W.shape[0],)
 
     def activation(self, activation: Activation) -> None:
-        self.layers.append((self.W, self.b))
+        self.layers.append((_compact(self.W), self.b))
         self.activations.append(activation)
-        self.W, self.b = np.eye(self.W.shape[0]), np.zeros(self.W.shape[0])
+        self.W, self.b = sp.eye_array(self.size, format="csr"), np.zeros(self.size)
+
+    def is_identity(self) -> bool:
+        """Nothing composed since the last activation (or the input)."""
+        return self.W.shape[0] == self.W.shape[1] and not self.b.any() and \
+            (sp.csr_array(self.W) != sp.eye_array(self.size)).nnz == 0
 
     def image(self, where: str) -> tuple[int, int, int]:
         if len(self.shape) != 3:
@@ -114,8 +120,7 @@ class _AffineChain:
     def max_pool(self, kernel, where: str, **window) -> None:
         """Exactly, as ReLU layers (:func:`~qcqp.frontends.conv.maxpool_layers`)."""
         windows, shape = maxpool_windows(self.image(where), kernel, **window)
-        after_relu = bool(self.activations) and str(self.activations[-1]) == "relu" and \
-            self.W.shape[0] == self.W.shape[1] and np.array_equal(self.W, np.eye(self.size)) and not self.b.any()
+        after_relu = bool(self.activations) and str(self.activations[-1]) == "relu" and self.is_identity()
         maps = maxpool_layers(windows, self.size, nonnegative=after_relu)
         for k, (A, c) in enumerate(maps):
             if k:
@@ -123,8 +128,19 @@ class _AffineChain:
             self.apply(A, c, shape if k == len(maps) - 1 else None)
 
     def network(self, source: str) -> Network:
-        layers = self.layers + [(self.W, self.b)]
+        layers = self.layers + [(_compact(self.W), self.b)]
         return Network(tuple(W for W, _ in layers), tuple(b for _, b in layers), tuple(self.activations), source)
+
+
+SPARSE_BELOW = 0.25  # a composed layer with fewer nonzeros than this share is stored sparse
+
+
+def _compact(W) -> np.ndarray | sp.csr_array:
+    """``W`` sparse (CSR) when at most ``SPARSE_BELOW`` of its entries are nonzero, dense otherwise."""
+    nonzeros = W.nnz if sp.issparse(W) else np.count_nonzero(W)
+    if nonzeros <= SPARSE_BELOW * W.shape[0] * W.shape[1]:
+        return sp.csr_array(W)
+    return W.toarray() if sp.issparse(W) else np.asarray(W)
 
 
 def load_onnx(path: str | Path) -> Network:
@@ -253,7 +269,7 @@ def _apply_onnx_node(chain: _AffineChain, node, others: list, where: str) -> Non
             chain.apply(sp.diags_array(c if op == "Mul" else 1.0 / c), np.zeros(size), chain.shape)
     else:
         raise InputError(f"{where}: unsupported ONNX op {op!r}")
-    if chain.W.shape[1] == 0 or not np.all(np.isfinite(chain.W)):
+    if chain.W.shape[1] == 0 or not np.all(np.isfinite(chain.W.data if sp.issparse(chain.W) else chain.W)):
         raise InputError(f"{where}: produced invalid weights")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from qcqp import InputError, Problem
 from qcqp.frontends.bounds import crown_bounds
-from qcqp.frontends.network import Network
+from qcqp.frontends.network import Network, dense
 from qcqp.frontends.specs import Box
 
 
@@ -22,7 +22,7 @@ def gradient_norm_problem(net: Network, c: np.ndarray, box: Box) -> Problem:
     """The QCQP whose maximum bounds ``max_{x ∈ box} ‖∇ₓ(c · f)‖₁``."""
     if len(net.weights) != 2 or [a.name for a in net.activations] != ["relu"]:
         raise InputError("MAXGRAD needs a two-layer ReLU network (one hidden layer)")
-    W0, W1 = net.weights
+    W0, W1 = (dense(W) for W in net.weights)
     lo, hi = crown_bounds(net, box.lower, box.upper)[0]
     on, off = lo > 0, hi < 0
     v = W1.T @ np.asarray(c, float)

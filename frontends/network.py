@@ -5,16 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from qcqp import InputError
 from qcqp.frontends.activations import Activation, get_activation
+
+
+def as_matrix(W) -> np.ndarray | sp.csr_array:
+    """A layer's weights as floats: scipy.sparse stays sparse (CSR; convolutions), the rest a dense array."""
+    return sp.csr_array(W, dtype=float) if sp.issparse(W) else np.asarray(W, dtype=float)
+
+
+def dense(W) -> np.ndarray:
+    """A layer's weights as a dense array (for code that needs every entry)."""
+    return W.toarray() if sp.issparse(W) else W
 
 
 @dataclass(frozen=True)
 class Network:
     """``x → W₀x + b₀ → σ₀ → W₁· + b₁ → … → W_{L−1}· + b_{L−1}`` (logits, no final activation).
 
-    Weights use the PyTorch convention: ``W_k`` has shape ``(out, in)``.
+    Weights use the PyTorch convention: ``W_k`` has shape ``(out, in)``; a layer may be a
+    scipy.sparse matrix (a convolution's), kept sparse by every computation on the network.
     """
 
     weights: tuple[np.ndarray, ...]
@@ -23,7 +35,7 @@ class Network:
     source: str = "network"
 
     def __post_init__(self):
-        weights = tuple(np.asarray(W, dtype=float) for W in self.weights)
+        weights = tuple(as_matrix(W) for W in self.weights)
         biases = tuple(np.asarray(b, dtype=float).reshape(-1) for b in self.biases)
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "biases", biases)
@@ -39,7 +51,7 @@ class Network:
             if k and W.shape[1] != weights[k - 1].shape[0]:
                 raise InputError(f"{self.source}: layer {k} expects {W.shape[1]} inputs but layer {k - 1} "
                                  f"gives {weights[k - 1].shape[0]}")
-            if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+            if not (np.all(np.isfinite(W.data if sp.issparse(W) else W)) and np.all(np.isfinite(b))):
                 raise InputError(f"{self.source}: layer {k} has NaN or infinite weights")
 
     @property

@@ -43,6 +43,17 @@ def _constant_array(value, what: str) -> np.ndarray:
     return array
 
 
+def _constant_matrix(value, what: str) -> np.ndarray | sp.csr_array:
+    """A constant operand of ``@``: a scipy.sparse matrix stays sparse (convolutions), anything else
+    becomes a float array."""
+    if not sp.issparse(value):
+        return _constant_array(value, what)
+    matrix = sp.csr_array(value, dtype=float)
+    if not np.all(np.isfinite(matrix.data)):
+        raise InputError(f"{what} contains NaN or infinite values")
+    return matrix
+
+
 class Expression:
     """Common operator surface of affine and quadratic expressions.
 
@@ -53,6 +64,12 @@ class Expression:
     """
 
     __array_ufunc__ = None  # make numpy defer ``W @ x`` and ``2 * x`` to us
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """A 0-d object array: how scipy.sparse learns to defer ``W @ x`` to :meth:`__rmatmul__`."""
+        wrapped = np.empty((), dtype=object)
+        wrapped[()] = self
+        return wrapped
     __hash__ = None  # type: ignore[assignment]
 
     size: int
@@ -194,7 +211,7 @@ class Affine(Expression):
             if self.size != other.size:
                 raise InputError(f"cannot take the dot product of sizes {self.size} and {other.size}")
             return (self * other).sum()
-        matrix = _constant_array(other, "matrix")
+        matrix = _constant_matrix(other, "matrix")
         if matrix.shape[0] != self.size:
             raise InputError(f"shapes ({self.size},) and {matrix.shape} are not aligned for @")
         if matrix.ndim == 1:
@@ -202,7 +219,7 @@ class Affine(Expression):
         return _left_multiply(matrix.T, self)
 
     def __rmatmul__(self, other: Operand):
-        matrix = _constant_array(other, "matrix")
+        matrix = _constant_matrix(other, "matrix")
         if matrix.shape[-1] != self.size:
             raise InputError(f"shapes {matrix.shape} and ({self.size},) are not aligned for @")
         if matrix.ndim == 1:
@@ -302,7 +319,7 @@ class Quadratic(Expression):
                               scalar=self._scalar and factor.ndim == 0)
 
     def __rmatmul__(self, other: Operand) -> Quadratic:
-        matrix = _constant_array(other, "matrix")
+        matrix = _constant_matrix(other, "matrix")
         if matrix.ndim != 2 or matrix.shape[1] != self.size:
             raise InputError(f"shapes {matrix.shape} and ({self.size},) are not aligned for @")
         return self._map_rows(_csr(matrix), scalar=False)

@@ -172,3 +172,12 @@ def test_report_labels_crown_and_aligns_bins_at_zero(model, capsys):
     for name in ("results.pgd.json", "results.pgd.csv", "results.lp.json", "results.lp.csv", "results.json",
                  "figure1_pgd_margins.png", "figure2_accuracy.png"):
         assert f"wrote {out.parent / name}" in printed, name
+
+
+def test_shipped_models_are_taken_by_name(tmp_path, capsys):
+    out = tmp_path / "cnn.json"
+    assert main(["certify", "digits_cnn.onnx", "--dataset", "digits", "--limit", "2", "--method", "lp",
+                 "--out", str(out), "--quiet", "--no-plots"]) == 0
+    assert len(json.loads(out.read_text())["instances"]) == 2
+    assert main(["certify", "digits_cnn2.onnx", "--dataset", "digits", "--method", "lp", "--quiet"]) == 2
+    assert "digits_cnn2.onnx: no such model file" in capsys.readouterr().err

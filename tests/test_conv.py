@@ -3,10 +3,12 @@ exact ReLU layers, checked against onnxruntime and PyTorch, and sound under ever
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qcqp import InputError, Status
+from qcqp.app.dataset import shipped_models
 from qcqp.frontends.encode import encode_network
 from qcqp.frontends.loaders import load_onnx
 from qcqp.frontends.specs import linf_ball
@@ -168,3 +170,32 @@ def test_digits_cnn_training_script_gives_an_accurate_onnx_model(tmp_path):
     assert np.mean(net.forward(x_test).argmax(axis=1) == y_test) >= 0.95
     reference = forward(params, [_tap_map(k, s) for k, s in LAYERS], x_test[:20])[-1]
     np.testing.assert_allclose(net.forward(x_test[:20]), reference, atol=1e-4 * (1 + np.abs(reference).max()))
+    shipped = load_onnx(shipped_models()["digits_cnn.onnx"])  # the shipped file is this script's output
+    assert np.array_equal(shipped.forward(x_test), net.forward(x_test))
+
+
+def test_convolutions_stay_sparse_and_give_the_dense_answers():
+    """The shipped CNN's first convolution is stored sparse; forward, gradient, bound propagation
+    and every relaxation agree with the same network stored dense."""
+    from qcqp.frontends.bounds import crown_bounds, interval_bounds
+    from qcqp.frontends.models.train_digits import digits_split
+    from qcqp.frontends.network import Network, dense
+
+    net = load_onnx(shipped_models()["digits_cnn.onnx"])
+    assert sp.issparse(net.weights[0]) and net.weights[0].nnz < 0.25 * net.weights[0].shape[0] * 64
+    twin = Network(tuple(dense(W) for W in net.weights), net.biases, net.activations)
+    _, _, x_test, y_test = digits_split()
+    x = x_test[:5]
+    np.testing.assert_allclose(net.forward(x), twin.forward(x), rtol=1e-12, atol=1e-12)
+    c = np.random.default_rng(0).normal(size=(5, 10))
+    np.testing.assert_allclose(net.gradient(x, c), twin.gradient(x, c), rtol=1e-12, atol=1e-12)
+    box = linf_ball(x_test[91], 0.05)
+    for bounds in (interval_bounds, crown_bounds):
+        for (lo, hi), (tlo, thi) in zip(bounds(net, box.lower, box.upper), bounds(twin, box.lower, box.upper)):
+            np.testing.assert_allclose(lo, tlo, atol=1e-9)
+            np.testing.assert_allclose(hi, thi, atol=1e-9)
+    a = np.eye(10)[y_test[91]] - np.eye(10)[9]
+    sparse_enc, dense_enc = encode_network(net, box), encode_network(twin, box)
+    for method, options in [("lp", {}), ("sdp", {"solver": "ipm"}), ("exact", {})]:
+        assert sparse_enc.solve(method, a, **options).bound == pytest.approx(
+            dense_enc.solve(method, a, **options).bound, abs=1e-6)
