@@ -49,4 +49,7 @@ class LP(Backend):
         result = package(relaxation.ir, self.name, sol.status, sol.bound, sol.x, sol.value,
                          message=sol.message, certificate=sol.certificate)
         result.stats.update(columns=model.c.size, rows=model.A_ub.shape[0] + model.A_eq.shape[0])
+        enveloped = [c.name or "unnamed" for c in relaxation.ir.constraints if not c.is_linear]
+        if enveloped:  # e.g. an ℓ2 input ball: the LP sees little more than its bounding box
+            result.stats["quadratic_rows_by_mccormick"] = enveloped
         return result

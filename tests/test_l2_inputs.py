@@ -61,6 +61,8 @@ def test_the_ball_is_a_quadratic_row_and_lp_only_sees_its_bounding_box():
     c = np.array([1.0, -1.0, 0.0])
     box_only = encode_network(net, Box(ball.lower, ball.upper, ball.center))
     assert enc.solve("sdp", c).bound > box_only.solve("sdp", c).bound + 1e-6  # the row is used
+    assert enc.solve("lp", c).stats["quadratic_rows_by_mccormick"] == ["input ellipsoid"]
+    assert "quadratic_rows_by_mccormick" not in box_only.solve("lp", c).stats
 
 
 def test_exact_agrees_with_sampling_on_a_tiny_ball():
