@@ -22,8 +22,10 @@ from qcqp.app.dataset import (
     vnnlib_instances,
 )
 from qcqp.app.report import format_table, plot_figures, summarise, write_csv, write_json
+from qcqp.app.solve import run_solve
 from qcqp.backends.sdp_solvers import SDP_SOLVERS
 from qcqp.frontends.encode import BOUND_METHODS
+from qcqp.frontends.problem_files import PROBLEM_FORMATS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     cert.add_argument("--resume", action="store_true",
                       help="continue an interrupted run from its journal (<out>.journal.jsonl)")
     cert.add_argument("--quiet", action="store_true", help="no progress bar")
+    solve = sub.add_parser("solve", help="bound, best feasible point and gap for a problem file")
+    solve.add_argument("file", help=f"problem file ({', '.join(PROBLEM_FORMATS)}: BoxQP)")
+    solve.add_argument("--backend", default="sdp", help=f"one of {', '.join(BACKENDS.names())} (default sdp)")
+    solve.add_argument("--solver", help="SDP solver for --backend sdp (default auto; see `qcqp backends`)")
+    solve.add_argument("--time-limit", type=float, help="seconds for the backend where it takes a limit")
+    solve.add_argument("--out", help="write the result (bound, value, gap, point, time) as JSON here")
     sub.add_parser("backends", help="list the backends and SDP solvers, and whether each is available")
     return parser
 
@@ -75,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backends":
             print(describe_backends())
             return 0
+        if args.command == "solve":
+            return run_solve(args)
         return certify(args)
     except InputError as error:
         print(f"qcqp: error: {error}", file=sys.stderr)

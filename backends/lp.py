@@ -9,6 +9,7 @@ from qcqp.backend import package
 from qcqp.backends.highs import solve_linear_model
 from qcqp.backends.linear import LinearModel, build_linear_model
 from qcqp.expr import widen_columns
+from qcqp.primal import best_point
 
 
 @dataclass(frozen=True)
@@ -36,18 +37,23 @@ class LP(Backend):
         ir.require_bounds("lp")
         return LPRelaxation(ir, self, build_linear_model(ir))
 
-    def solve(self, relaxation: LPRelaxation, time_limit: float | None = None) -> Result:
+    def solve(self, relaxation: LPRelaxation, time_limit: float | None = None, polish: float = 10.0) -> Result:
         """Solve the relaxation.
 
         Parameters
         ----------
         time_limit
             Seconds for HiGHS; on time-out the bound from the current duals is still valid.
+        polish
+            Seconds for the local solver that improves the LP's point into a feasible one
+            (:func:`~qcqp.primal.best_point`); 0 checks the candidates only.
         """
         model = relaxation.model
         sol = solve_linear_model(model, time_limit)
-        result = package(relaxation.ir, self.name, sol.status, sol.bound, sol.x, sol.value,
+        point, primal = best_point(relaxation.ir, point=sol.x, time_budget=polish) if sol.x is not None else (None, {})
+        result = package(relaxation.ir, self.name, sol.status, sol.bound, point, sol.value,
                          message=sol.message, certificate=sol.certificate)
+        result.stats["primal"] = primal
         result.stats.update(columns=model.c.size, rows=model.A_ub.shape[0] + model.A_eq.shape[0])
         enveloped = [c.name or "unnamed" for c in relaxation.ir.constraints if not c.is_linear]
         if enveloped:  # e.g. an ℓ2 input ball: the LP sees little more than its bounding box

@@ -18,6 +18,7 @@ from qcqp.backend import package
 from qcqp.backends.sdp_solvers import SDP_SOLVERS, check_memory, choose_solver, prove_infeasible
 from qcqp.backends.shor import ShorForm, build_shor, dual_upper_bound
 from qcqp.lifting import lift
+from qcqp.primal import best_point
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class SDP(Backend):
         return ShorRelaxation(ir, self, build_shor(ir))
 
     def solve(self, relaxation: ShorRelaxation, solver: str = "auto", time_limit: float | None = None,
-              verbose: bool = False, **settings) -> Result:
+              verbose: bool = False, polish: float = 10.0, **settings) -> Result:
         """Solve the Shor relaxation.
 
         Parameters
@@ -53,6 +54,9 @@ class SDP(Backend):
             ``qcqp backends``' SDP solvers: ``"clarabel"``, ``"sdpa"``, ``"scs"``, ``"cvxpy"``.
         time_limit
             Seconds for the solver where it has a limit; any multipliers still give a valid bound.
+        polish
+            Seconds for the local solver that improves the feasible points rounded from ``P``
+            (:func:`~qcqp.primal.best_point`); 0 checks the candidates only.
         settings
             Solver-specific settings (e.g. Clarabel ``tol_gap_rel=1e-9``, SDPA ``epsilonStar=1e-8``).
         """
@@ -75,9 +79,9 @@ class SDP(Backend):
                 status = Status.BOUND if np.isfinite(upper) else Status.ERROR
         elif status == Status.ERROR:
             status = Status.BOUND
-        point = sol.P[0, 1:] if sol.P is not None else None
+        point, primal = best_point(ir, lifted=sol.P, time_budget=polish) if sol.P is not None else (None, {})
         result = package(ir, self.name, status, upper, point, sol.t, message=message, certificate=certificate,
                          lifted=sol.P if status != Status.INFEASIBLE else None)
         result.stats.update(sol.info, solver=name, dim=form.dim, equalities=form.E.shape[0],
-                            inequalities=form.G.shape[0])
+                            inequalities=form.G.shape[0], primal=primal)
         return result

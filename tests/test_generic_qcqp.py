@@ -1,0 +1,133 @@
+"""Generic QCQPs: feasible points and gaps from every relaxation, BoxQP files, ``qcqp solve``."""
+
+import json
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_backends import maxcut, random_qcqp
+
+import qcqp
+from qcqp.app.cli import main
+from qcqp.frontends.problem_files import read_problem
+from qcqp.primal import LiftedFunctions
+
+BOXQP = Path(__file__).resolve().parents[2] / "shared" / "data" / "boxqp"
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(2, 4), quadratic=st.booleans())
+def test_points_are_feasible_and_never_beat_the_bounds(seed, n, quadratic):
+    """Every reported point satisfies the IR exactly (1e-9) and its value is at most every bound."""
+    p, _, _ = random_qcqp(seed, n, quadratic)
+    exact = p.solve("exact", time_limit=20)
+    ir = p.compile()
+    for backend in ("lp", "sdp"):
+        result = p.solve(backend)
+        if result.point is None:
+            continue
+        v = np.concatenate([result.point[var.name] for var in ir.variables])
+        assert ir.max_violation(v) <= 1e-9
+        assert result.value == pytest.approx(ir.user_value(ir.objective_value(v)), abs=1e-12)
+        assert result.value <= min(exact.bound, result.bound) + 1e-9
+        assert result.gap == pytest.approx(abs(result.bound - result.value))
+
+
+def test_unconstrained_box_problems_reach_the_global_optimum_on_small_instances():
+    """Random box QPs with n = 3: the polished point equals the exact optimum."""
+    misses = 0
+    for seed in range(10):
+        p, _, _ = random_qcqp(seed, 3, False)
+        exact, sdp = p.solve("exact", time_limit=20), p.solve("sdp")
+        assert exact.status == qcqp.Status.OPTIMAL
+        misses += sdp.value < exact.value - 1e-6
+    assert misses == 0
+
+
+def test_maxcut_points_are_cuts_of_the_optimal_size():
+    for graph, best in [(nx.cycle_graph(5), 4), (nx.petersen_graph(), 12)]:
+        result = maxcut(graph, "sdp")
+        assert result.value == best and set(np.abs(result.point["x"])) == {1.0}
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 4))
+def test_lifted_jacobians_match_finite_differences(seed, n):
+    p, _, rng = random_qcqp(seed, n + 1, True)
+    ir = p.compile()
+    f = LiftedFunctions.of(ir)
+    v = rng.uniform(ir.lower, ir.upper)
+    for K in (f.objective, f.inequalities):
+        J = f.jacobian(K, v)
+        for k in range(ir.n):
+            step = np.zeros(ir.n)
+            step[k] = 1e-6
+            numeric = (f.value(K, v + step) - f.value(K, v - step)) / 2e-6
+            np.testing.assert_allclose(J[:, k], numeric, atol=1e-5 * (1 + np.abs(numeric).max()))
+    assert f.value(f.objective, v)[0] == pytest.approx(ir.objective_value(v), abs=1e-9)
+
+
+def _write_boxqp(path, c, Q):
+    n = len(c)
+    path.write_text(f"{n}\n" + " ".join(map(str, c)) + "\n" + "\n".join(" ".join(map(str, row)) for row in Q) + "\n")
+    return path
+
+
+def test_boxqp_file_gives_the_stated_objective(tmp_path):
+    rng = np.random.default_rng(0)
+    c, Q = rng.integers(-50, 50, 4), rng.integers(-50, 50, (4, 4))
+    problem = read_problem(_write_boxqp(tmp_path / "t.in", c, Q))
+    ir = problem.compile()
+    assert ir.n == 4 and np.all(ir.lower == 0) and np.all(ir.upper == 1)
+    for x in rng.random((5, 4)):
+        assert ir.user_value(ir.objective_value(x)) == pytest.approx(0.5 * x @ Q @ x + c @ x)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty file"),
+    ("2\n1 2\n3 4\n5 x\n", "t.in:4: expected a number, got 'x'"),
+    ("2\n1 2\n3 4\n5\n", "t.in:4: n = 2 needs 7 numbers"),
+    ("2.5\n", "t.in:1: the first number must be the dimension"),
+    ("1\n1 2\n3\n", "t.in:3: n = 1 needs 3 numbers (n, c, Q), the file has 4"),
+    ("1\nnan 1\n", "t.in:2: 'nan' is not a finite number"),
+])
+def test_malformed_boxqp_files_name_the_line(tmp_path, capsys, text, message):
+    (tmp_path / "t.in").write_text(text)
+    assert main(["solve", str(tmp_path / "t.in")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--backend", "magic"], "unknown backend 'magic'"),
+    (["--backend", "lp", "--solver", "ipm"], "--solver applies to --backend sdp only"),
+    (["--time-limit", "0"], "--time-limit must be > 0"),
+])
+def test_bad_solve_options_are_one_line_errors(tmp_path, capsys, args, message):
+    path = _write_boxqp(tmp_path / "t.in", [1, -1], [[0, 2], [2, -1]])
+    assert main(["solve", str(path), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["solve", str(tmp_path / "t.qplib")]) == 2
+    assert "no such problem file" in capsys.readouterr().err
+
+
+def test_solve_cli_writes_bound_value_and_gap(tmp_path, capsys):
+    path = _write_boxqp(tmp_path / "t.in", [1, -1, 2], [[0, 2, -3], [2, -1, 1], [-3, 1, 0]])
+    out = tmp_path / "r.json"
+    assert main(["solve", str(path), "--backend", "sdp", "--out", str(out)]) == 0
+    row = json.loads(out.read_text())
+    assert row["bound"] >= row["value"] - 1e-9 and row["gap"] == pytest.approx(row["bound"] - row["value"])
+    x = np.array(row["point"]["x"])
+    Q = np.array([[0, 2, -3], [2, -1, 1], [-3, 1, 0]])
+    assert row["value"] == pytest.approx(0.5 * x @ Q @ x + np.array([1, -1, 2]) @ x)
+    assert "best value" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not BOXQP.exists(), reason="needs ../shared/data/boxqp")
+def test_boxqp_spar030_060_1_heuristic_finds_the_optimum():
+    optimum = 706.0
+    result = read_problem(BOXQP / "spar030-060-1.in").solve("sdp")
+    assert result.value == pytest.approx(optimum, abs=1e-6) and result.bound >= optimum
