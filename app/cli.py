@@ -66,7 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("file", help=f"problem file ({', '.join(PROBLEM_FORMATS)}: BoxQP)")
     solve.add_argument("--backend", default="sdp", help=f"one of {', '.join(BACKENDS.names())} (default sdp)")
     solve.add_argument("--solver", help="SDP solver for --backend sdp (default auto; see `qcqp backends`)")
-    solve.add_argument("--time-limit", type=float, help="seconds for the backend where it takes a limit")
+    solve.add_argument("--global", dest="global_", action="store_true",
+                       help="the global optimum by branch and bound, --backend bounding every node")
+    solve.add_argument("--time-limit", type=float,
+                       help="seconds for the backend where it takes a limit (with --global: the search, default 60)")
+    solve.add_argument("--quiet", action="store_true", help="no progress bar")
     solve.add_argument("--out", help="write the result (bound, value, gap, point, time) as JSON here")
     sub.add_parser("backends", help="list the backends and SDP solvers, and whether each is available")
     return parser

@@ -12,8 +12,10 @@ from qcqp.app.report import write_json
 from qcqp.frontends.problem_files import read_problem
 
 
-def solve_file(path: str, backend: str, solver: str | None, time_limit: float | None) -> tuple[Result, float]:
-    """Read ``path`` and solve it with ``backend``; returns the result and the wall time."""
+def solve_file(path: str, backend: str, solver: str | None, time_limit: float | None,
+               global_: bool = False, progress: bool = False) -> tuple[Result, float]:
+    """Read ``path`` and solve it with ``backend`` (by branch and bound with ``backend`` as the
+    bounding oracle if ``global_``); returns the result and the wall time."""
     if backend not in BACKENDS.names():
         raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS.names())}")
     if time_limit is not None and time_limit <= 0:
@@ -23,11 +25,14 @@ def solve_file(path: str, backend: str, solver: str | None, time_limit: float | 
         if backend != "sdp":
             raise InputError("--solver applies to --backend sdp only")
         options["solver"] = solver
-    if time_limit is not None and "time_limit" in BACKENDS.get(backend).option_names():
-        options["time_limit"] = time_limit
     problem = read_problem(path)
     start = time.perf_counter()
-    result = problem.solve(backend, **options)
+    if global_:
+        result = problem.solve_globally(backend, time_limit=time_limit or 60.0, progress=progress, **options)
+    else:
+        if time_limit is not None and "time_limit" in BACKENDS.get(backend).option_names():
+            options["time_limit"] = time_limit
+        result = problem.solve(backend, **options)
     return result, time.perf_counter() - start
 
 
@@ -51,13 +56,17 @@ def format_summary(row: dict) -> str:
     value = "none found" if row["value"] is None else f"{row['value']:.10g}"
     gap = "" if row["gap"] is None else f"\ngap          {row['gap']:.4g} (relative {row['relative_gap']:.2e})"
     bound = "none (infinite)" if row["bound"] is None else f"{row['bound']:.10g}"
+    nodes = f"\nnodes        {row['nodes']}" if "nodes" in row else ""
     return (f"backend      {row['backend']} ({row['status']})\nbound        {bound}\nbest value   {value}{gap}"
-            f"\ntime         {row['time_s']:.2f} s")
+            f"{nodes}\ntime         {row['time_s']:.2f} s")
 
 
 def run_solve(args) -> int:
-    result, seconds = solve_file(args.file, args.backend, args.solver, args.time_limit)
-    row = summary(result, seconds) | {"file": str(args.file)}
+    result, seconds = solve_file(args.file, args.backend, args.solver, args.time_limit, args.global_,
+                                 progress=not args.quiet)
+    row = summary(result, seconds) | {"file": str(args.file), "global": args.global_}
+    if args.global_:
+        row["nodes"] = result.stats["nodes"]
     print(format_summary(row))
     if args.out:
         write_json(Path(args.out), row)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from qcqp import IR, Backend, Relaxation, Result, register_backend
+from qcqp import IR, Backend, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
 from qcqp.backends.highs import solve_linear_model
 from qcqp.backends.linear import LinearModel, build_linear_model
@@ -51,8 +51,9 @@ class LP(Backend):
         model = relaxation.model
         sol = solve_linear_model(model, time_limit)
         point, primal = best_point(relaxation.ir, point=sol.x, time_budget=polish) if sol.x is not None else (None, {})
+        relaxed = sol.x[:relaxation.ir.n] if sol.x is not None and sol.status != Status.INFEASIBLE else None
         result = package(relaxation.ir, self.name, sol.status, sol.bound, point, sol.value,
-                         message=sol.message, certificate=sol.certificate)
+                         message=sol.message, certificate=sol.certificate, relaxed=relaxed)
         result.stats["primal"] = primal
         result.stats.update(columns=model.c.size, rows=model.A_ub.shape[0] + model.A_eq.shape[0])
         enveloped = [c.name or "unnamed" for c in relaxation.ir.constraints if not c.is_linear]

@@ -81,7 +81,8 @@ class SDP(Backend):
             status = Status.BOUND
         point, primal = best_point(ir, lifted=sol.P, time_budget=polish) if sol.P is not None else (None, {})
         result = package(ir, self.name, status, upper, point, sol.t, message=message, certificate=certificate,
-                         lifted=sol.P if status != Status.INFEASIBLE else None)
+                         lifted=sol.P if status != Status.INFEASIBLE else None,
+                         relaxed=sol.P[0, 1:] if sol.P is not None and status != Status.INFEASIBLE else None)
         result.stats.update(sol.info, solver=name, dim=form.dim, equalities=form.E.shape[0],
                             inequalities=form.G.shape[0], primal=primal)
         return result

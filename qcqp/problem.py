@@ -119,6 +119,14 @@ class Problem:
         result.stats.setdefault("compile_time", ir.stats["compile_time"])
         return result
 
+    def solve_globally(self, oracle: str = "sdp", time_limit: float = 60.0, gap: float = 1e-4,
+                       progress: bool = False, **options) -> Result:
+        """The global optimum by branch and bound, ``oracle`` bounding every node
+        (:func:`qcqp.branch.branch_and_bound`); at a limit, the best point and a valid bound."""
+        from qcqp.branch import branch_and_bound
+
+        return branch_and_bound(self.compile(), oracle, time_limit=time_limit, gap=gap, progress=progress, **options)
+
     def to_sympy(self):
         """The problem as sympy expressions (small problems only)."""
         from qcqp.symbolic import to_sympy

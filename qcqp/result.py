@@ -36,6 +36,9 @@ class Result:
     lifted
         The relaxation's lifted matrix ``P`` where a backend has one (``sdp``); read it
         by variable with :class:`~qcqp.lifting.LiftIndex`.
+    relaxed
+        The relaxation's own solution in the IR's variables (``lp``: the LP's point, ``sdp``:
+        the first column of ``P``), feasible for the relaxation, not necessarily for the problem.
     """
 
     backend: str
@@ -48,6 +51,7 @@ class Result:
     stats: dict[str, Any] = field(default_factory=dict)
     certificate: Any = None
     lifted: np.ndarray | None = None
+    relaxed: np.ndarray | None = None
 
     @property
     def gap(self) -> float:

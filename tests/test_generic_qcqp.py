@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from test_backends import maxcut, random_qcqp
 
 import qcqp
+import qcqp.branch
 from qcqp.app.cli import main
 from qcqp.frontends.problem_files import read_problem
 from qcqp.primal import LiftedFunctions
@@ -131,3 +132,61 @@ def test_boxqp_spar030_060_1_heuristic_finds_the_optimum():
     optimum = 706.0
     result = read_problem(BOXQP / "spar030-060-1.in").solve("sdp")
     assert result.value == pytest.approx(optimum, abs=1e-6) and result.bound >= optimum
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(2, 4), quadratic=st.booleans(), oracle=st.sampled_from(["sdp", "lp"]))
+def test_branch_and_bound_finds_the_exact_optimum(seed, n, quadratic, oracle):
+    p, _, _ = random_qcqp(seed, n, quadratic)
+    exact = p.solve("exact", time_limit=30)
+    found = p.solve_globally(oracle, time_limit=30, gap=1e-6)
+    if exact.value is not None:
+        assert found.bound >= exact.value - 1e-9  # a valid bound never undercuts a feasible point
+    if found.value is not None:
+        assert found.value <= exact.bound + 1e-9
+    if found.status == qcqp.Status.OPTIMAL and exact.status == qcqp.Status.OPTIMAL:
+        assert found.bound - found.value <= 1e-6 * max(1.0, abs(found.value)) + 1e-12
+        assert found.value == pytest.approx(exact.value, abs=1e-5 * (1 + abs(exact.value)))
+
+
+def test_branch_and_bound_splits_complementarities_of_a_network():
+    """A ReLU margin problem: branching on complementarities closes the LP's gap to the MILP's value."""
+    from conftest import random_net
+
+    from qcqp.frontends.encode import encode_network
+    from qcqp.frontends.specs import linf_ball
+
+    net = random_net([3, 6, 6, 2], 2)
+    enc = encode_network(net, linf_ball(np.full(3, 0.5), 0.3))
+    problem = enc.linear_objective(np.array([1.0, -1.0]), 0.0)
+    exact, lp = problem.solve("exact"), problem.solve("lp")
+    found = problem.solve_globally("lp", gap=1e-7)
+    assert found.status == qcqp.Status.OPTIMAL and found.stats["nodes"] > 1
+    assert found.bound == pytest.approx(exact.bound, abs=1e-5) and found.bound >= lp.bound - 1e-9  # min: lower bounds
+
+
+def test_branch_and_bound_stopped_early_still_bounds_the_optimum():
+    p, _, _ = random_qcqp(7, 4, True)
+    exact = p.solve("exact", time_limit=30)
+    stopped = qcqp.branch.branch_and_bound(p.compile(), "sdp", node_limit=1)
+    assert stopped.status in (qcqp.Status.BOUND, qcqp.Status.OPTIMAL) and stopped.bound >= exact.value - 1e-9
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"oracle": "magic"}, "magic"),
+    ({"oracle": "lp", "solver": "ipm"}, "has no option 'solver'"),
+    ({"time_limit": 0}, "time_limit > 0"),
+])
+def test_branch_and_bound_rejects_bad_options(options, message):
+    p, _, _ = random_qcqp(1, 2, False)
+    with pytest.raises(qcqp.InputError, match=message):
+        p.solve_globally(**options)
+
+
+def test_solve_cli_global_reports_nodes(tmp_path, capsys):
+    path = _write_boxqp(tmp_path / "t.in", [1, -1, 2], [[0, 2, -3], [2, -1, 1], [-3, 1, 0]])
+    out = tmp_path / "g.json"
+    assert main(["solve", str(path), "--global", "--quiet", "--out", str(out)]) == 0
+    row = json.loads(out.read_text())
+    assert row["global"] and row["status"] == "optimal" and row["nodes"] >= 1
+    assert row["bound"] - row["value"] <= 1e-4 * max(1, abs(row["value"]))
