@@ -79,7 +79,8 @@ def _branch(ir: IR, lower, upper, fixings, result: Result, weights: np.ndarray):
 
 
 def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap: float = 1e-4,
-                     node_limit: int = 100000, progress: bool = False, **oracle_options) -> Result:
+                     node_limit: int = 100000, progress: bool = False, name: str | None = None,
+                     **oracle_options) -> Result:
     """The global optimum of ``ir`` within relative ``gap`` (or the best bound at a limit).
 
     Parameters
@@ -92,9 +93,12 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
         Stop when ``best open bound − best value <= gap · max(1, |best value|)``.
     progress
         Show a progress bar with the node count and the current gap.
+    name
+        The result's backend name (default ``"<oracle>+bab"``).
     oracle_options
         Passed to the oracle's ``solve`` (e.g. ``solver="ipm"``), checked by name first.
     """
+    name = name or f"{oracle}+bab"
     backend = BACKENDS.get(oracle)
     backend.check_options(oracle_options)
     if time_limit <= 0 or gap < 0 or node_limit < 1:
@@ -106,11 +110,13 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
     best_value, best_point = -np.inf, None
     pruned = -np.inf  # the largest bound of a node closed within the gap
     heap: list = []
+    proofs: list = []  # the oracle's verified certificates of the nodes it proved empty
 
     def evaluate(lower, upper, fixings):
         nonlocal best_value, best_point, pruned
         result = backend.run(_node_ir(ir, lower, upper, fixings), **oracle_options)
         if result.status == Status.INFEASIBLE:
+            proofs.append({"lower": lower, "upper": upper, "fixings": fixings, "certificate": result.certificate})
             return
         bound = ir.sign * result.bound  # maximisation form
         if result.point is not None:
@@ -149,13 +155,13 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
     if bar is not None:
         bar.close()
     upper = max([best_value, pruned] + [-entry[0] for entry in heap])
-    if not np.isfinite(upper) and best_point is None and not heap and finished:
-        status, upper = Status.INFEASIBLE, -np.inf
-    else:
-        status = Status.OPTIMAL if finished else Status.BOUND
     stats = {"method": "branch-and-bound", "oracle": oracle, "nodes": nodes, "open_nodes": len(heap),
-             "time": time.perf_counter() - start}
-    return package(ir, f"{oracle}+bab", status, upper, best_point, tolerance=FEASIBILITY, stats=stats)
+             "infeasible_nodes": len(proofs), "time": time.perf_counter() - start}
+    if finished and best_point is None and not heap and pruned == -np.inf:
+        return package(ir, name, Status.INFEASIBLE, -np.inf, stats=stats, certificate={"leaves": proofs},
+                       message=f"infeasible: all {len(proofs)} leaves carry the oracle's verified certificates")
+    status = Status.OPTIMAL if finished else Status.BOUND
+    return package(ir, name, status, upper, best_point, tolerance=FEASIBILITY, stats=stats)
 
 
 def _progress(show: bool):
