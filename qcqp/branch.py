@@ -33,6 +33,7 @@ from qcqp.registry import BACKENDS
 from qcqp.result import Result, Status
 
 FEASIBILITY = 1e-9
+CHILD_POLISH = 0.2  # seconds of local search per node below the root (oracles with ``polish``)
 
 
 def coupling_weights(ir: IR) -> np.ndarray:
@@ -112,9 +113,14 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
     heap: list = []
     proofs: list = []  # the oracle's verified certificates of the nodes it proved empty
 
+    quick = dict(oracle_options)  # below the root, a short local search (the root's usually wins)
+    if "polish" in backend.option_names():
+        quick.setdefault("polish", CHILD_POLISH)
+
     def evaluate(lower, upper, fixings):
         nonlocal best_value, best_point, pruned
-        result = backend.run(_node_ir(ir, lower, upper, fixings), **oracle_options)
+        options = quick if fixings or heap or np.isfinite(best_value) else oracle_options
+        result = backend.run(_node_ir(ir, lower, upper, fixings), **options)
         if result.status == Status.INFEASIBLE:
             proofs.append({"lower": lower, "upper": upper, "fixings": fixings, "certificate": result.certificate})
             return
