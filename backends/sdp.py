@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.sparse as sp
 
 from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
+from qcqp.backends.cuts import CUT_FAMILIES, separate
 from qcqp.backends.sdp_solvers import SDP_SOLVERS, check_memory, choose_solver, prove_infeasible
 from qcqp.backends.shor import ShorForm, build_shor, dual_upper_bound
 from qcqp.lifting import lift
@@ -44,7 +46,8 @@ class SDP(Backend):
         return ShorRelaxation(ir, self, build_shor(ir))
 
     def solve(self, relaxation: ShorRelaxation, solver: str = "auto", time_limit: float | None = None,
-              verbose: bool = False, polish: float = 10.0, **settings) -> Result:
+              verbose: bool = False, polish: float = 10.0, family: str = "auto", cut_rounds: int = 10,
+              **settings) -> Result:
         """Solve the Shor relaxation.
 
         Parameters
@@ -57,20 +60,56 @@ class SDP(Backend):
         polish
             Seconds for the local solver that improves the feasible points rounded from ``P``
             (:func:`~qcqp.primal.best_point`); 0 checks the candidates only.
+        family
+            The relaxation: ``"shor"`` (lifted box rows only), ``"auto"`` (plus the McCormick rows
+            of every pair the problem multiplies: never looser than ``lp``), or ``"auto"`` plus
+            separated cuts (:mod:`qcqp.backends.cuts`): ``"rlt"`` (all pairs), ``"triangle"``,
+            ``"rlt+triangle"``.
+        cut_rounds
+            Rounds of separation (solve, add the violated cuts, solve again) for the cut families.
         settings
             Solver-specific settings (e.g. Clarabel ``tol_gap_rel=1e-9``, SDPA ``epsilonStar=1e-8``).
         """
-        form, ir = relaxation.form, relaxation.ir
+        if family not in FAMILIES:
+            raise InputError(f"unknown relaxation family {family!r}; choose from {', '.join(FAMILIES)}")
+        if cut_rounds < 0:
+            raise InputError("cut_rounds must be >= 0")
+        ir = relaxation.ir
+        form = build_shor(ir, mccormick=False) if family == "shor" else relaxation.form
         name = choose_solver(form) if solver == "auto" else solver
         adapter = SDP_SOLVERS.get(name)
         if not adapter.available():
             raise InputError(f"SDP solver {name!r} is not installed: pip install 'qcqp-relax[{adapter.extra}]'")
+        outcome = self._solve_form(form, adapter, time_limit, verbose, settings)
+        rounds, cuts = 0, 0
+        while family in CUT_FAMILIES and rounds < cut_rounds and outcome[0].P is not None \
+                and outcome[1] != Status.INFEASIBLE:
+            rows, _ = separate(outcome[0].P, ir.lower, ir.upper, CUT_FAMILIES[family], count=2 * form.dim)
+            if rows is None:
+                break
+            form = replace(form, G=sp.csr_array(sp.vstack([form.G, rows], format="csr")))
+            rounds, cuts = rounds + 1, cuts + rows.shape[0]
+            tighter = self._solve_form(form, adapter, time_limit, verbose, settings)
+            outcome = tighter if tighter[2] <= outcome[2] or tighter[1] == Status.INFEASIBLE else outcome
+        sol, status, upper, certificate, message = outcome
+        point, primal = best_point(ir, lifted=sol.P, time_budget=polish) if sol.P is not None else (None, {})
+        result = package(ir, self.name, status, upper, point, sol.t, message=message, certificate=certificate,
+                         lifted=sol.P if status != Status.INFEASIBLE else None,
+                         relaxed=sol.P[0, 1:] if sol.P is not None and status != Status.INFEASIBLE else None)
+        result.stats.update(sol.info, solver=name, dim=form.dim, equalities=form.E.shape[0],
+                            inequalities=form.G.shape[0], primal=primal, family=family, cut_rounds=rounds,
+                            cuts=cuts)
+        return result
+
+    @staticmethod
+    def _solve_form(form: ShorForm, adapter, time_limit, verbose, settings):
+        """``(solution, status, rigorous upper bound, certificate, message)`` for one Shor form."""
         check_memory(adapter, form)
         sol = adapter.solve(form, time_limit, verbose, settings)
         finite = np.isfinite(sol.t) and np.all(np.isfinite(sol.y)) and np.all(np.isfinite(sol.mu))
         upper, lam = dual_upper_bound(form, sol.t, sol.y, sol.mu) if finite else (np.inf, -np.inf)
         certificate = {"t": sol.t, "y": sol.y, "mu": sol.mu, "lambda_min_lower": lam}
-        status, message = sol.status, f"{name}: {sol.info.get('solver_status', sol.status.value)}"
+        status, message = sol.status, f"{adapter.name}: {sol.info.get('solver_status', sol.status.value)}"
         if status == Status.INFEASIBLE or not np.isfinite(upper):
             proof = prove_infeasible(form, time_limit)
             if proof is not None:
@@ -79,10 +118,7 @@ class SDP(Backend):
                 status = Status.BOUND if np.isfinite(upper) else Status.ERROR
         elif status == Status.ERROR:
             status = Status.BOUND
-        point, primal = best_point(ir, lifted=sol.P, time_budget=polish) if sol.P is not None else (None, {})
-        result = package(ir, self.name, status, upper, point, sol.t, message=message, certificate=certificate,
-                         lifted=sol.P if status != Status.INFEASIBLE else None,
-                         relaxed=sol.P[0, 1:] if sol.P is not None and status != Status.INFEASIBLE else None)
-        result.stats.update(sol.info, solver=name, dim=form.dim, equalities=form.E.shape[0],
-                            inequalities=form.G.shape[0], primal=primal)
-        return result
+        return sol, status, upper, certificate, message
+
+
+FAMILIES = ("shor", "auto", *CUT_FAMILIES)

@@ -45,8 +45,9 @@ class ShorForm:
         return self.index.dim
 
 
-def build_shor(ir: IR) -> ShorForm:
-    """Lift every constraint of ``ir``; all variables must be bounded (for ``T``)."""
+def build_shor(ir: IR, mccormick: bool = True) -> ShorForm:
+    """Lift every constraint of ``ir``; all variables must be bounded (for ``T``). Without
+    ``mccormick``, the plain Shor relaxation (no lifted McCormick rows of multiplied pairs)."""
     ir.require_bounds("sdp")
     dim = ir.n + 1
     eye = sp.eye_array(ir.n, format="csr")
@@ -59,7 +60,7 @@ def build_shor(ir: IR) -> ShorForm:
     for comp in ir.complementarities:
         eq.append(lift(comp.product(), dim))
         le.append(lift(_not_implied_by_box(comp.envelope(), ir), dim))
-    le += _mccormick_rows(ir, x, dim)
+    le += _mccormick_rows(ir, x, dim) if mccormick else []
     c = lift(ir.objective, dim).toarray().ravel()
     width = c.size
     E = sp.csr_array(sp.vstack(eq, format="csr")) if eq else sp.csr_array((0, width))

@@ -1,5 +1,6 @@
 """Generic QCQPs: feasible points and gaps from every relaxation, BoxQP files, ``qcqp solve``."""
 
+import itertools
 import json
 from pathlib import Path
 
@@ -190,3 +191,91 @@ def test_solve_cli_global_reports_nodes(tmp_path, capsys):
     row = json.loads(out.read_text())
     assert row["global"] and row["status"] == "optimal" and row["nodes"] >= 1
     assert row["bound"] - row["value"] <= 1e-4 * max(1, abs(row["value"]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(3, 6))
+def test_rlt_and_triangle_cuts_hold_at_every_box_point(seed, n):
+    """Every cut is valid: it holds for P = ṽṽᵀ at random points and vertices of a random box."""
+    from qcqp.backends.cuts import rlt_rows, rlt_violations, triangle_rows, triangle_violations
+    from qcqp.lifting import pair_rows_cols
+
+    rng = np.random.default_rng(seed)
+    lower = rng.uniform(-2, 1, n)
+    upper = lower + rng.uniform(0.1, 3, n)
+    rows_of, cols_of = pair_rows_cols(n + 1)
+    points = np.vstack([rng.uniform(lower, upper, (20, n)), np.where(rng.random((20, n)) < 0.5, lower, upper)])
+    kinds_r, kinds_t = np.repeat(np.arange(4), n * (n - 1) // 2), np.repeat(np.arange(4), n * (n - 1) * (n - 2) // 6)
+    i, j = np.triu_indices(n, 1)
+    triples = np.array(list(itertools.combinations(range(n), 3)))
+    R = rlt_rows(kinds_r, np.tile(i, 4), np.tile(j, 4), lower, upper, n + 1)
+    T = triangle_rows(kinds_t, *(np.tile(triples[:, a], 4) for a in range(3)), lower, upper, n + 1)
+    for v in points:
+        tilde = np.concatenate([[1.0], v])
+        P = np.outer(tilde, tilde)
+        utri = tilde[rows_of] * tilde[cols_of]
+        assert np.all(R @ utri <= 1e-9) and np.all(T @ utri <= 1e-9)
+        assert np.all(rlt_violations(P, lower, upper)[0] <= 1e-9)
+        assert np.all(triangle_violations(P, lower, upper)[0] <= 1e-9)
+        np.testing.assert_allclose(np.sort(R @ utri), np.sort(rlt_violations(P, lower, upper)[0].ravel()), atol=1e-9)
+        np.testing.assert_allclose(np.sort(T @ utri), np.sort(triangle_violations(P, lower, upper)[0].ravel()),
+                                   atol=1e-9)
+
+
+def _independent_shor_rlt(Q, c):
+    """Shor + all RLT rows on [0, 1]ⁿ written directly in cvxpy (the reference formulation)."""
+    import cvxpy as cp
+
+    n = len(c)
+    X = cp.Variable((n + 1, n + 1), PSD=True)
+    x, V = X[0, 1:], X[1:, 1:]
+    ones = np.ones((n, n))
+    column = cp.reshape(x, (n, 1), order="C") @ np.ones((1, n))  # entry (i, j) is x_i
+    constraints = [X[0, 0] == 1, cp.diag(V) <= x, V >= 0, V <= column, V >= column + column.T - ones]
+    problem = cp.Problem(cp.Maximize(0.5 * cp.trace(Q @ V) + c @ x), constraints)
+    problem.solve(solver="CLARABEL", tol_gap_abs=1e-9, tol_gap_rel=1e-9, tol_feas=1e-9)
+    return problem.value
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rlt_family_equals_an_independent_shor_rlt_formulation(seed):
+    rng = np.random.default_rng(seed)
+    n = 7
+    Q = rng.integers(-50, 51, (n, n)).astype(float)
+    Q = (Q + Q.T) * (rng.random((n, n)) < 0.6)
+    Q = np.triu(Q) + np.triu(Q, 1).T
+    c = rng.integers(-50, 51, n).astype(float)
+    p = qcqp.Problem()
+    x = p.variable("x", n, lower=0, upper=1)
+    p.maximize(0.5 * (x @ Q @ x) + c @ x)
+    result = p.solve("sdp", family="rlt", tol_gap_rel=1e-10, tol_gap_abs=1e-10)
+    reference = _independent_shor_rlt(Q, c)
+    assert result.bound == pytest.approx(reference, rel=1e-6) and result.bound >= reference - 1e-7
+    assert result.stats["family"] == "rlt"
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(3, 4), quadratic=st.booleans(),
+       family=st.sampled_from(["shor", "rlt", "triangle", "rlt+triangle"]))
+def test_every_family_bounds_the_optimum(seed, n, quadratic, family):
+    p, _, _ = random_qcqp(seed, n, quadratic)
+    exact = p.solve("exact", time_limit=30)
+    result = p.solve("sdp", family=family)
+    if exact.value is not None:
+        assert result.bound >= exact.value - 1e-7 * (1 + abs(exact.value))
+    auto = p.solve("sdp")
+    if family in ("rlt", "rlt+triangle") and result.status == qcqp.Status.OPTIMAL:
+        assert result.bound <= auto.bound + 1e-6 * (1 + abs(auto.bound))  # cuts only tighten
+
+
+def test_triangle_cuts_make_the_maxcut_examples_exact():
+    for graph, best in [(nx.cycle_graph(5), 4), (nx.petersen_graph(), 12)]:
+        result = maxcut(graph, "sdp", family="rlt+triangle")
+        assert result.bound == pytest.approx(best, abs=1e-5) and result.value == best
+        assert result.stats["cuts"] > 0
+
+
+def test_unknown_family_is_named():
+    p, _, _ = random_qcqp(0, 2, False)
+    with pytest.raises(qcqp.InputError, match="unknown relaxation family 'dnn'.*shor, auto, rlt"):
+        p.solve("sdp", family="dnn")
