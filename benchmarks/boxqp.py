@@ -7,7 +7,11 @@ relative to the optimum, and the time. Prints a markdown table and the count of 
 heuristic value is within 0.1 % of the optimum. With ``--global``, each instance is solved by
 branch and bound with the ``sdp`` oracle (:mod:`qcqp.branch`) to a relative gap of 1e-4.
 
-Usage: ``python benchmarks/boxqp.py [--instances spar020-100-1 ...] [--solver auto] [--global [--time-limit 60]]``
+With ``--families F ...``, the root bound of each relaxation family (``sdp``'s ``family``
+option) and its time instead; ``random-N`` names a random instance of size N (density 50 %).
+
+Usage: ``python benchmarks/boxqp.py [--instances spar020-100-1 random-100 ...] [--solver auto]
+[--global [--time-limit 60] | --families shor auto rlt rlt+triangle]``
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ def main() -> None:
     parser.add_argument("--solver", default="auto")
     parser.add_argument("--global", dest="global_", action="store_true", help="branch and bound to gap 1e-4")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per instance with --global")
+    parser.add_argument("--families", nargs="*", help="compare the root bounds of these relaxation families")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"no BoxQP data at {DATA}")
@@ -39,11 +44,13 @@ def main() -> None:
     print(f"machine: {platform.machine()}, python {platform.python_version()}, solver {args.solver}")
     if args.global_:
         return solve_globally(names, optima, args.solver, args.time_limit)
+    if args.families:
+        return compare_families(names, optima, args.families, args.solver)
     print("| instance | n | optimum | sdp bound (rel. gap) | heuristic value (rel. gap) | seconds |")
     print("|---|---|---|---|---|---|")
     close = 0
     for name in names:
-        problem = read_problem(DATA / f"{name}.in")
+        problem = instance(name)
         start = time.perf_counter()
         result = problem.solve("sdp", solver=args.solver)
         seconds = time.perf_counter() - start
@@ -56,12 +63,44 @@ def main() -> None:
     print(f"heuristic within 0.1 % of the optimum on {close} of {len(names)}")
 
 
+def instance(name: str):
+    """A spar instance by name, or ``random-N``: a random BoxQP of size N, half of ``Q`` nonzero."""
+    if not name.startswith("random-"):
+        return read_problem(DATA / f"{name}.in")
+    import numpy as np
+
+    import qcqp
+
+    n = int(name.split("-")[1])
+    rng = np.random.default_rng(n)
+    Q = np.triu(rng.integers(-50, 51, (n, n)) * (rng.random((n, n)) < 0.5)).astype(float)
+    Q = Q + np.triu(Q, 1).T
+    p = qcqp.Problem()
+    x = p.variable("x", n, lower=0, upper=1)
+    p.maximize(0.5 * (x @ Q @ x) + rng.integers(-50, 51, n) @ x)
+    return p
+
+
+def compare_families(names: list[str], optima: dict[str, float], families: list[str], solver: str) -> None:
+    print("| instance | n | optimum | " + " | ".join(f"{f} bound (s)" for f in families) + " |")
+    print("|---|---|---|" + "---|" * len(families))
+    for name in names:
+        problem = instance(name)
+        cells = []
+        for family in families:
+            start = time.perf_counter()
+            result = problem.solve("sdp", family=family, solver=solver, polish=0)
+            cells.append(f"{result.bound:.3f} ({time.perf_counter() - start:.1f})")
+        opt = f"{optima[name]:.2f}" if name in optima else "?"
+        print(f"| {name} | {problem.compile().n} | {opt} | " + " | ".join(cells) + " |", flush=True)
+
+
 def solve_globally(names: list[str], optima: dict[str, float], solver: str, time_limit: float) -> None:
     print("| instance | optimum | bound | value | rel. gap | nodes | seconds | status |")
     print("|---|---|---|---|---|---|---|---|")
     solved = 0
     for name in names:
-        ir = read_problem(DATA / f"{name}.in").compile()
+        ir = instance(name).compile()
         start = time.perf_counter()
         result = branch_and_bound(ir, "sdp", time_limit=time_limit, gap=1e-4, solver=solver)
         seconds = time.perf_counter() - start
