@@ -84,7 +84,7 @@ class SDP(Backend):
         rounds, cuts = 0, 0
         while family in CUT_FAMILIES and rounds < cut_rounds and outcome[0].P is not None \
                 and outcome[1] != Status.INFEASIBLE:
-            rows, _ = separate(outcome[0].P, ir.lower, ir.upper, CUT_FAMILIES[family], count=2 * form.dim)
+            rows, _ = separate(outcome[0].P, ir.lower, ir.upper, CUT_FAMILIES[family], count=CUTS_PER_ROUND * form.dim)
             if rows is None:
                 break
             form = replace(form, G=sp.csr_array(sp.vstack([form.G, rows], format="csr")))
@@ -122,3 +122,4 @@ class SDP(Backend):
 
 
 FAMILIES = ("shor", "auto", *CUT_FAMILIES)
+CUTS_PER_ROUND = 2  # separated rows added per round, per row of P

@@ -11,7 +11,7 @@ With ``--families F ...``, the root bound of each relaxation family (``sdp``'s `
 option) and its time instead; ``random-N`` names a random instance of size N (density 50 %).
 
 Usage: ``python benchmarks/boxqp.py [--instances spar020-100-1 random-100 ...] [--solver auto]
-[--global [--time-limit 60] | --families shor auto rlt rlt+triangle]``
+[--global [--time-limit 60] [--family rlt+triangle] | --families shor auto rlt rlt+triangle]``
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--global", dest="global_", action="store_true", help="branch and bound to gap 1e-4")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per instance with --global")
     parser.add_argument("--families", nargs="*", help="compare the root bounds of these relaxation families")
+    parser.add_argument("--family", default="auto", help="the relaxation family of the --global search's nodes")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"no BoxQP data at {DATA}")
@@ -43,7 +44,7 @@ def main() -> None:
     names = args.instances or sorted(optima)
     print(f"machine: {platform.machine()}, python {platform.python_version()}, solver {args.solver}")
     if args.global_:
-        return solve_globally(names, optima, args.solver, args.time_limit)
+        return solve_globally(names, optima, args.solver, args.time_limit, args.family)
     if args.families:
         return compare_families(names, optima, args.families, args.solver)
     print("| instance | n | optimum | sdp bound (rel. gap) | heuristic value (rel. gap) | seconds |")
@@ -95,14 +96,15 @@ def compare_families(names: list[str], optima: dict[str, float], families: list[
         print(f"| {name} | {problem.compile().n} | {opt} | " + " | ".join(cells) + " |", flush=True)
 
 
-def solve_globally(names: list[str], optima: dict[str, float], solver: str, time_limit: float) -> None:
+def solve_globally(names: list[str], optima: dict[str, float], solver: str, time_limit: float,
+                   family: str = "auto") -> None:
     print("| instance | optimum | bound | value | rel. gap | nodes | seconds | status |")
     print("|---|---|---|---|---|---|---|---|")
     solved = 0
     for name in names:
         ir = instance(name).compile()
         start = time.perf_counter()
-        result = branch_and_bound(ir, "sdp", time_limit=time_limit, gap=1e-4, solver=solver)
+        result = branch_and_bound(ir, "sdp", time_limit=time_limit, gap=1e-4, solver=solver, family=family)
         seconds = time.perf_counter() - start
         gap = (result.bound - result.value) / max(1.0, abs(result.value))
         proven = result.status.value == "optimal" and seconds <= time_limit
