@@ -13,7 +13,7 @@ from qcqp.frontends.problem_files import read_problem
 
 
 def solve_file(path: str, backend: str, solver: str | None, time_limit: float | None,
-               global_: bool = False, progress: bool = False) -> tuple[Result, float]:
+               global_: bool = False, progress: bool = False, relaxation: str | None = None) -> tuple[Result, float]:
     """Read ``path`` and solve it with ``backend`` (by branch and bound with ``backend`` as the
     bounding oracle if ``global_``); returns the result and the wall time."""
     if backend not in BACKENDS.names():
@@ -25,6 +25,10 @@ def solve_file(path: str, backend: str, solver: str | None, time_limit: float | 
         if backend != "sdp":
             raise InputError("--solver applies to --backend sdp only")
         options["solver"] = solver
+    if relaxation is not None:
+        if backend != "sdp":
+            raise InputError("--relaxation applies to --backend sdp only")
+        options["family"] = relaxation
     problem = read_problem(path)
     start = time.perf_counter()
     if global_:
@@ -63,8 +67,10 @@ def format_summary(row: dict) -> str:
 
 def run_solve(args) -> int:
     result, seconds = solve_file(args.file, args.backend, args.solver, args.time_limit, args.global_,
-                                 progress=not args.quiet)
+                                 progress=not args.quiet, relaxation=args.relaxation)
     row = summary(result, seconds) | {"file": str(args.file), "global": args.global_}
+    if args.backend == "sdp":
+        row["relaxation"] = result.stats.get("family", args.relaxation or "auto")
     if args.global_:
         row["nodes"] = result.stats["nodes"]
     print(format_summary(row))

@@ -107,6 +107,8 @@ def test_malformed_boxqp_files_name_the_line(tmp_path, capsys, text, message):
     (["--backend", "magic"], "unknown backend 'magic'"),
     (["--backend", "lp", "--solver", "ipm"], "--solver applies to --backend sdp only"),
     (["--time-limit", "0"], "--time-limit must be > 0"),
+    (["--backend", "lp", "--relaxation", "rlt"], "--relaxation applies to --backend sdp only"),
+    (["--relaxation", "dnn"], "unknown relaxation family 'dnn'"),
 ])
 def test_bad_solve_options_are_one_line_errors(tmp_path, capsys, args, message):
     path = _write_boxqp(tmp_path / "t.in", [1, -1], [[0, 2], [2, -1]])
@@ -187,7 +189,7 @@ def test_branch_and_bound_rejects_bad_options(options, message):
 def test_solve_cli_global_reports_nodes(tmp_path, capsys):
     path = _write_boxqp(tmp_path / "t.in", [1, -1, 2], [[0, 2, -3], [2, -1, 1], [-3, 1, 0]])
     out = tmp_path / "g.json"
-    assert main(["solve", str(path), "--global", "--quiet", "--out", str(out)]) == 0
+    assert main(["solve", str(path), "--global", "--relaxation", "rlt+triangle", "--quiet", "--out", str(out)]) == 0
     row = json.loads(out.read_text())
     assert row["global"] and row["status"] == "optimal" and row["nodes"] >= 1
     assert row["bound"] - row["value"] <= 1e-4 * max(1, abs(row["value"]))
