@@ -26,6 +26,7 @@ from qcqp.lifting import pair_index, triangle_size
 
 TRIANGLE_SIGNS = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=float)
 MAX_TRIANGLE_VARIABLES = 150  # triples are enumerated: O(n³) memory and time per round
+MIN_TRIANGLE_WIDTH = 1e-6  # relative: narrower variables are left out of triangles (α = 2/width)
 
 
 def _rows(entries: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], count: int, dim: int) -> sp.csr_array:
@@ -68,20 +69,28 @@ def rlt_rows(kinds: np.ndarray, i: np.ndarray, j: np.ndarray, lower, upper, dim:
                  kinds.size, dim)
 
 
+def _scaling(lower: np.ndarray, upper: np.ndarray):
+    """``y = α v + β`` maps ``[l, u]`` onto ``[−1, 1]`` (``α = 2/(u − l)``); 0 for (nearly) fixed variables."""
+    width = upper - lower
+    free = width > MIN_TRIANGLE_WIDTH * (1 + np.abs(lower) + np.abs(upper))
+    safe = np.where(free, width, 1.0)
+    return np.where(free, 2.0 / safe, 0.0), np.where(free, -(upper + lower) / safe, 0.0), free
+
+
 def _scaled(P: np.ndarray, lower: np.ndarray, upper: np.ndarray):
-    """``E[y]`` and ``E[y yᵀ]`` for ``y = α v + β`` read from ``P`` (``α = 2/(u − l)``)."""
+    """``E[y yᵀ]`` for the scaled variables, read from ``P``."""
     n = lower.size
-    alpha = 2.0 / (upper - lower)
-    beta = -(upper + lower) / (upper - lower)
+    alpha, beta, _ = _scaling(lower, upper)
     x, X = P[0, 1:n + 1], P[1:n + 1, 1:n + 1]
     Y = np.outer(alpha, alpha) * X + np.outer(alpha * x, beta) + np.outer(beta, alpha * x) + np.outer(beta, beta)
-    return alpha, beta, Y
+    return Y
 
 
 def triangle_violations(P: np.ndarray, lower: np.ndarray, upper: np.ndarray):
     """Violations ``−1 − Σ s y y`` of the triangle rows: array (4, triples) and the triples."""
-    _, _, Y = _scaled(P, lower, upper)
-    triples = np.array(list(itertools.combinations(range(lower.size), 3)), dtype=int).reshape(-1, 3)
+    Y = _scaled(P, lower, upper)
+    free = np.flatnonzero(_scaling(lower, upper)[2])  # a fixed variable has no triangle worth a row
+    triples = np.array(list(itertools.combinations(free, 3)), dtype=int).reshape(-1, 3)
     i, j, k = triples.T
     terms = np.stack([Y[i, j], Y[j, k], Y[i, k]])
     return -1.0 - TRIANGLE_SIGNS @ terms, (i, j, k)
@@ -89,8 +98,7 @@ def triangle_violations(P: np.ndarray, lower: np.ndarray, upper: np.ndarray):
 
 def triangle_rows(kinds, i, j, k, lower, upper, dim: int) -> sp.csr_array:
     """The chosen triangle rows ``−1 − Σ s_ab y_a y_b <= 0`` over ``utri(P)``."""
-    alpha = 2.0 / (upper - lower)
-    beta = -(upper + lower) / (upper - lower)
+    alpha, beta, _ = _scaling(lower, upper)
     signs = TRIANGLE_SIGNS[kinds]
     r = np.arange(kinds.size)
     zero = np.zeros(kinds.size, dtype=int)

@@ -281,3 +281,14 @@ def test_unknown_family_is_named():
     p, _, _ = random_qcqp(0, 2, False)
     with pytest.raises(qcqp.InputError, match="unknown relaxation family 'dnn'.*shor, auto, rlt"):
         p.solve("sdp", family="dnn")
+
+
+def test_fixed_variables_are_left_out_of_triangles():
+    from qcqp.backends.cuts import separate
+
+    lower, upper = np.array([-1.0, -1.0, 0.0, 1.0, 0.0]), np.array([1.0, 1.0, 0.0, 1.0, 1.0])
+    P = np.eye(6) * 0.5
+    P[0, 0] = 1.0
+    with np.errstate(all="raise"):
+        rows, worst = separate(P, lower, upper, ("rlt", "triangle"), count=50)
+    assert rows is not None and np.all(np.isfinite(rows.data)) and worst > 0
