@@ -34,7 +34,8 @@ def main() -> None:
     parser.add_argument("--global", dest="global_", action="store_true", help="branch and bound to gap 1e-4")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per instance with --global")
     parser.add_argument("--families", nargs="*", help="compare the root bounds of these relaxation families")
-    parser.add_argument("--family", default="auto", help="the relaxation family of the --global search's nodes")
+    parser.add_argument("--family", help="the relaxation family of the --global search's nodes (default: "
+                        "the search's own, rlt+triangle)")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"no BoxQP data at {DATA}")
@@ -97,14 +98,15 @@ def compare_families(names: list[str], optima: dict[str, float], families: list[
 
 
 def solve_globally(names: list[str], optima: dict[str, float], solver: str, time_limit: float,
-                   family: str = "auto") -> None:
+                   family: str | None = None) -> None:
     print("| instance | optimum | bound | value | rel. gap | nodes | seconds | status |")
     print("|---|---|---|---|---|---|---|---|")
     solved = 0
     for name in names:
         ir = instance(name).compile()
         start = time.perf_counter()
-        result = branch_and_bound(ir, "sdp", time_limit=time_limit, gap=1e-4, solver=solver, family=family)
+        options = {"family": family} if family else {}
+        result = branch_and_bound(ir, "sdp", time_limit=time_limit, gap=1e-4, solver=solver, **options)
         seconds = time.perf_counter() - start
         gap = (result.bound - result.value) / max(1.0, abs(result.value))
         proven = result.status.value == "optimal" and seconds <= time_limit
