@@ -6,6 +6,9 @@ them keeps the relaxation a relaxation (and every bound valid):
 * **RLT** (McCormick): ``(v_i − l_i)(v_j − l_j) >= 0``, ``(u_i − v_i)(u_j − v_j) >= 0``,
   ``(v_i − l_i)(u_j − v_j) >= 0``, ``(u_i − v_i)(v_j − l_j) >= 0`` for every pair ``i < j``
   (with the lifted box rows: the "doubly nonnegative" relaxation on a box);
+* **RLT of linear rows**: ``(b_r − a_r·v)(v_k − l_k) >= 0`` and ``(b_r − a_r·v)(u_k − v_k) >= 0``
+  for every linear inequality ``a_r·v <= b_r`` of the problem and every variable ``k``
+  (part of the ``rlt`` family);
 * **triangle**: with ``y = (2v − l − u)/(u − l)`` in ``[−1, 1]``,
   ``s_ij y_i y_j + s_jk y_j y_k + s_ik y_i y_k >= −1`` for every triple and the four sign
   patterns with ``s_ij s_jk s_ik = 1`` (a multilinear function is smallest at a vertex of the
@@ -69,6 +72,37 @@ def rlt_rows(kinds: np.ndarray, i: np.ndarray, j: np.ndarray, lower, upper, dim:
                  kinds.size, dim)
 
 
+def linear_rlt_violations(P: np.ndarray, A: np.ndarray, b: np.ndarray, lower: np.ndarray, upper: np.ndarray):
+    """Violations of ``(b_r − a_r·v)(v_k − l_k) >= 0`` and ``(b_r − a_r·v)(u_k − v_k) >= 0``: shape (2, m·n)."""
+    n = lower.size
+    x, X = P[0, 1:n + 1], P[1:n + 1, 1:n + 1]
+    slack = b - A @ x  # E[b − a·v]
+    times_v = b[:, None] * x[None, :] - A @ X  # E[(b − a·v) v_k]
+    low = times_v - lower[None, :] * slack[:, None]
+    up = upper[None, :] * slack[:, None] - times_v
+    return -np.stack([low.ravel(), up.ravel()])
+
+
+def linear_rlt_rows(kinds: np.ndarray, flat: np.ndarray, A: np.ndarray, b: np.ndarray, lower, upper,
+                    dim: int) -> sp.csr_array:
+    """The chosen rows (``flat`` indexes ``(r, k)`` row-major; kind 0: with ``l_k``, 1: with ``u_k``)."""
+    m, n = A.shape
+    r, k = np.divmod(flat, n)
+    side = np.where(kinds == 0, 1.0, -1.0)  # +(v_k − l_k) or −(v_k − u_k)
+    bound = np.where(kinds == 0, lower[k], upper[k])
+    cols = np.arange(n)
+    rows = np.arange(kinds.size)
+    zero = np.zeros(kinds.size, dtype=int)
+    # −side · (b − a·v)(v_k − bound): expand and negate every term
+    entries = [(rows, zero, k + 1, -side * b[r]), (rows, zero, zero, side * b[r] * bound)]
+    a_rows = A[r]  # (count, n)
+    entries.append((np.repeat(rows, n), np.tile(cols, kinds.size) + 1, np.repeat(k, n) + 1,
+                    (side[:, None] * a_rows).ravel()))
+    entries.append((np.repeat(rows, n), np.zeros(kinds.size * n, dtype=int), np.tile(cols, kinds.size) + 1,
+                    (-side[:, None] * bound[:, None] * a_rows).ravel()))
+    return _rows(entries, kinds.size, dim)
+
+
 def _scaling(lower: np.ndarray, upper: np.ndarray):
     """``y = α v + β`` maps ``[l, u]`` onto ``[−1, 1]`` (``α = 2/(u − l)``); 0 for (nearly) fixed variables."""
     width = upper - lower
@@ -114,14 +148,17 @@ CUT_FAMILIES = {"rlt": ("rlt",), "rlt+triangle": ("rlt", "triangle"), "triangle"
 
 
 def separate(P: np.ndarray, lower: np.ndarray, upper: np.ndarray, families: tuple[str, ...], count: int,
-             tolerance: float = 1e-6) -> tuple[sp.csr_array | None, float]:
+             tolerance: float = 1e-6, linear: tuple[np.ndarray, np.ndarray] | None = None,
+             ) -> tuple[sp.csr_array | None, float]:
     """The ``count`` rows of ``families`` most violated by ``P`` (by more than ``tolerance``) and the
-    largest violation."""
+    largest violation. ``linear`` is ``(A, b)`` of the problem's linear rows ``A v <= b``."""
     dim = lower.size + 1
     found = []
     if "rlt" in families:
         viol, (i, j) = rlt_violations(P, lower, upper)
         found.append(("rlt", viol, (i, j)))
+    if "rlt" in families and linear is not None and linear[0].size:
+        found.append(("linear", linear_rlt_violations(P, *linear, lower, upper), None))
     if "triangle" in families and lower.size >= 3 and lower.size <= MAX_TRIANGLE_VARIABLES:
         viol, (i, j, k) = triangle_violations(P, lower, upper)
         found.append(("triangle", viol, (i, j, k)))
@@ -143,6 +180,8 @@ def separate(P: np.ndarray, lower: np.ndarray, upper: np.ndarray, families: tupl
         kinds = np.full(chosen.size, kind)
         if name == "rlt":
             rows.append(rlt_rows(kinds, where[0][chosen], where[1][chosen], lower, upper, dim))
+        elif name == "linear":
+            rows.append(linear_rlt_rows(kinds, chosen, *linear, lower, upper, dim))
         else:
             rows.append(triangle_rows(kinds, where[0][chosen], where[1][chosen], where[2][chosen], lower, upper, dim))
     return sp.csr_array(sp.vstack(rows, format="csr")), worst

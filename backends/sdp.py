@@ -19,6 +19,7 @@ from qcqp.backend import package
 from qcqp.backends.cuts import CUT_FAMILIES, separate
 from qcqp.backends.sdp_solvers import SDP_SOLVERS, check_memory, choose_solver, prove_infeasible
 from qcqp.backends.shor import ShorForm, build_shor, dual_upper_bound
+from qcqp.expr import widen_columns
 from qcqp.lifting import lift
 from qcqp.primal import best_point
 
@@ -82,9 +83,11 @@ class SDP(Backend):
             raise InputError(f"SDP solver {name!r} is not installed: pip install 'qcqp-relax[{adapter.extra}]'")
         outcome = self._solve_form(form, adapter, time_limit, verbose, settings)
         rounds, cuts = 0, 0
+        linear = linear_rows(ir) if family in CUT_FAMILIES else None
         while family in CUT_FAMILIES and rounds < cut_rounds and outcome[0].P is not None \
                 and outcome[1] != Status.INFEASIBLE:
-            rows, _ = separate(outcome[0].P, ir.lower, ir.upper, CUT_FAMILIES[family], count=CUTS_PER_ROUND * form.dim)
+            rows, _ = separate(outcome[0].P, ir.lower, ir.upper, CUT_FAMILIES[family], count=CUTS_PER_ROUND * form.dim,
+                               linear=linear)
             if rows is None:
                 break
             form = replace(form, G=sp.csr_array(sp.vstack([form.G, rows], format="csr")))
@@ -119,6 +122,15 @@ class SDP(Backend):
         elif status == Status.ERROR:
             status = Status.BOUND
         return sol, status, upper, certificate, message
+
+
+def linear_rows(ir: IR, limit: int = 10**6) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(A, b)`` of the IR's linear inequalities ``A v <= b`` (dense; ``None`` if more than ``limit`` entries)."""
+    parts = [con.expr for con in ir.constraints if con.is_linear and con.sense == "<="]
+    if not parts or sum(p.size for p in parts) * ir.n > limit:
+        return None
+    A = np.vstack([widen_columns(p.A, ir.n).toarray() for p in parts])
+    return A, -np.concatenate([p.a for p in parts])
 
 
 FAMILIES = ("shor", "auto", *CUT_FAMILIES)

@@ -292,3 +292,27 @@ def test_fixed_variables_are_left_out_of_triangles():
     with np.errstate(all="raise"):
         rows, worst = separate(P, lower, upper, ("rlt", "triangle"), count=50)
     assert rows is not None and np.all(np.isfinite(rows.data)) and worst > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(2, 5), m=st.integers(1, 3))
+def test_linear_rlt_rows_hold_at_feasible_points(seed, n, m):
+    """(b − a·v)(v_k − l_k) >= 0 and (b − a·v)(u_k − v_k) >= 0 at points with A v <= b, as rows and as violations."""
+    from qcqp.backends.cuts import linear_rlt_rows, linear_rlt_violations
+    from qcqp.lifting import pair_rows_cols
+
+    rng = np.random.default_rng(seed)
+    lower = rng.uniform(-2, 1, n)
+    upper = lower + rng.uniform(0.1, 3, n)
+    A = rng.normal(size=(m, n))
+    b = A @ (0.5 * (lower + upper)) + rng.uniform(0, 1, m)
+    rows_of, cols_of = pair_rows_cols(n + 1)
+    kinds, flat = np.repeat([0, 1], m * n), np.tile(np.arange(m * n), 2)
+    R = linear_rlt_rows(kinds, flat, A, b, lower, upper, n + 1)
+    points = rng.uniform(lower, upper, (200, n))
+    for v in points[np.all(points @ A.T <= b, axis=1)]:
+        tilde = np.concatenate([[1.0], v])
+        utri = tilde[rows_of] * tilde[cols_of]
+        assert np.all(R @ utri <= 1e-9)
+        viol = linear_rlt_violations(np.outer(tilde, tilde), A, b, lower, upper)
+        np.testing.assert_allclose(R @ utri, viol.ravel(), atol=1e-9)
