@@ -4,8 +4,8 @@
   one binary per complementarity row (big-M from the bounds on ``f − g``), solved by
   HiGHS. The reported bound is HiGHS's dual bound, loosened by its tolerances.
 * Anything with products: :func:`qcqp.branch.branch_and_bound` (spatial and complementarity
-  branching) with the ``sdp`` relaxation bounding every node (``oracle="lp"`` for the
-  cheaper, looser one). The bound is the largest rigorous node bound still open; feasible
+  branching) with the ``sdp`` relaxation bounding every node, or the cheaper ``lp`` when the
+  problem has complementarities (``oracle=`` chooses). The bound is the largest rigorous node bound still open; feasible
   points found on the way are checked on the IR itself.
 
 "Infeasible" is reported only when every leaf of the search carries the oracle's verified
@@ -36,7 +36,7 @@ class Exact(Backend):
     name = "exact"
 
     def solve(self, relaxation: Relaxation, time_limit: float = 120.0, gap: float = 1e-7,
-              node_limit: int = 20000, oracle: str = "sdp") -> Result:
+              node_limit: int = 20000, oracle: str | None = None) -> Result:
         """Solve to optimality.
 
         Parameters
@@ -48,7 +48,8 @@ class Exact(Backend):
         node_limit
             Branch-and-bound nodes (spatial search, and the proof of an infeasible MILP).
         oracle
-            The backend bounding each node of the spatial search (``"sdp"`` or ``"lp"``).
+            The backend bounding each node of the spatial search; by default ``"sdp"``, or
+            ``"lp"`` (many cheap nodes) when the problem has complementarities (networks).
         """
         ir = relaxation.ir
         for con in ir.constraints:
@@ -59,6 +60,7 @@ class Exact(Backend):
         linear = not ir.objective.products and all(con.is_linear for con in ir.constraints)
         if linear and ir.complementarities:
             return _milp(ir, time_limit, gap, node_limit)
+        oracle = oracle or ("lp" if ir.complementarities else "sdp")
         return branch_and_bound(ir, oracle, time_limit=time_limit, gap=gap, node_limit=node_limit, name="exact")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from qcqp import IR, Backend, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
 from qcqp.backends.highs import solve_linear_model
@@ -24,6 +26,22 @@ class LPRelaxation(Relaxation):
         width = self.model.c.size
         c = widen_columns(ir.objective.affine.A, width).toarray().ravel()
         return replace(self, ir=ir, model=replace(self.model, c=c, c0=float(ir.objective.affine.a[0])))
+
+
+LIFTED_MAX_VARIABLES = 3000  # above this the LP's lifted matrix (dense, (n+1)²) is not formed
+
+
+def lifted_matrix(model: LinearModel, x: np.ndarray) -> np.ndarray | None:
+    """The LP's solution as a lifted matrix: ``x̃x̃ᵀ`` with every product column the LP models
+    (``w_ab ≈ v_a v_b``) in place of ``v_a v_b`` — where it differs, the LP relaxed that product."""
+    if model.n > LIFTED_MAX_VARIABLES:
+        return None
+    tilde = np.concatenate([[1.0], x[:model.n]])
+    P = np.outer(tilde, tilde)
+    paired = model.entries[:, 0] >= 0
+    a, b = model.entries[paired, 0] + 1, model.entries[paired, 1] + 1
+    P[a, b] = P[b, a] = x[model.n:][paired]
+    return P
 
 
 @register_backend("lp")
@@ -51,9 +69,11 @@ class LP(Backend):
         model = relaxation.model
         sol = solve_linear_model(model, time_limit)
         point, primal = best_point(relaxation.ir, point=sol.x, time_budget=polish) if sol.x is not None else (None, {})
-        relaxed = sol.x[:relaxation.ir.n] if sol.x is not None and sol.status != Status.INFEASIBLE else None
+        solved = sol.x is not None and sol.status != Status.INFEASIBLE
         result = package(relaxation.ir, self.name, sol.status, sol.bound, point, sol.value,
-                         message=sol.message, certificate=sol.certificate, relaxed=relaxed)
+                         message=sol.message, certificate=sol.certificate,
+                         relaxed=sol.x[:model.n] if solved else None,
+                         lifted=lifted_matrix(model, sol.x) if solved else None)
         result.stats["primal"] = primal
         result.stats.update(columns=model.c.size, rows=model.A_ub.shape[0] + model.A_eq.shape[0])
         enveloped = [c.name or "unnamed" for c in relaxation.ir.constraints if not c.is_linear]

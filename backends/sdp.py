@@ -9,6 +9,7 @@ certificate (:func:`~qcqp.backends.shor.infeasibility_bound` below zero).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -81,6 +82,7 @@ class SDP(Backend):
         adapter = SDP_SOLVERS.get(name)
         if not adapter.available():
             raise InputError(f"SDP solver {name!r} is not installed: pip install 'qcqp-relax[{adapter.extra}]'")
+        started = time.perf_counter()
         outcome = self._solve_form(form, adapter, time_limit, verbose, settings)
         rounds, cuts = 0, 0
         linear = linear_rows(ir) if family in CUT_FAMILIES else None
@@ -88,7 +90,7 @@ class SDP(Backend):
                 and outcome[1] != Status.INFEASIBLE:
             rows, _ = separate(outcome[0].P, ir.lower, ir.upper, CUT_FAMILIES[family], count=CUTS_PER_ROUND * form.dim,
                                linear=linear)
-            if rows is None:
+            if rows is None or (time_limit is not None and time.perf_counter() - started > time_limit):
                 break
             form = replace(form, G=sp.csr_array(sp.vstack([form.G, rows], format="csr")))
             rounds, cuts = rounds + 1, cuts + rows.shape[0]

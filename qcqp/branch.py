@@ -35,6 +35,7 @@ from qcqp.result import Result, Status
 FEASIBILITY = 1e-9
 CHILD_POLISH = 0.2  # seconds of local search per node below the root (oracles with ``polish``)
 SEARCH_FAMILY = "rlt+triangle"  # the relaxation family of the nodes, for oracles with ``family``
+MIN_NODE_TIME = 0.5  # seconds an oracle gets even when the search's time is up
 
 
 def coupling_weights(ir: IR) -> np.ndarray:
@@ -98,13 +99,14 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
     name
         The result's backend name (default ``"<oracle>+bab"``).
     oracle_options
-        Passed to the oracle's ``solve`` (e.g. ``solver="ipm"``), checked by name first; an
-        oracle with a ``family`` option gets ``family="rlt+triangle"`` unless given one.
+        Passed to the oracle's ``solve`` (e.g. ``solver="ipm"``), checked by name first. An
+        oracle with a ``family`` option gets ``family="rlt+triangle"`` unless given one (problems
+        without complementarities); one with ``time_limit`` gets the time left.
     """
     name = name or f"{oracle}+bab"
     backend = BACKENDS.get(oracle)
-    if "family" in backend.option_names():  # cuts pay off in a search: far fewer nodes (docs/benchmarks.md)
-        oracle_options = {"family": SEARCH_FAMILY} | oracle_options
+    if "family" in backend.option_names() and not ir.complementarities:  # cuts pay off on BoxQP: far fewer
+        oracle_options = {"family": SEARCH_FAMILY} | oracle_options  # nodes (docs/benchmarks.md)
     backend.check_options(oracle_options)
     if time_limit <= 0 or gap < 0 or node_limit < 1:
         raise InputError("branch and bound needs time_limit > 0, gap >= 0 and node_limit >= 1")
@@ -121,9 +123,13 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
     if "polish" in backend.option_names():
         quick.setdefault("polish", CHILD_POLISH)
 
+    timed = "time_limit" in backend.option_names() and "time_limit" not in oracle_options
+
     def evaluate(lower, upper, fixings):
         nonlocal best_value, best_point, pruned
         options = quick if fixings or heap or np.isfinite(best_value) else oracle_options
+        if timed:  # no node outlives the search
+            options = options | {"time_limit": max(time_limit - (time.perf_counter() - start), MIN_NODE_TIME)}
         result = backend.run(_node_ir(ir, lower, upper, fixings), **options)
         if result.status == Status.INFEASIBLE:
             proofs.append({"lower": lower, "upper": upper, "fixings": fixings, "certificate": result.certificate})

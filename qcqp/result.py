@@ -34,8 +34,9 @@ class Result:
     solver_value
         The solver's own optimal value of the relaxation (not a certificate).
     lifted
-        The relaxation's lifted matrix ``P`` where a backend has one (``sdp``); read it
-        by variable with :class:`~qcqp.lifting.LiftIndex`.
+        The relaxation's lifted matrix ``P`` where a backend has one (``sdp``; ``lp``: its
+        product columns in place of ``x̄x̄ᵀ``'s entries); read it by variable with
+        :class:`~qcqp.lifting.LiftIndex`.
     relaxed
         The relaxation's own solution in the IR's variables (``lp``: the LP's point, ``sdp``:
         the first column of ``P``), feasible for the relaxation, not necessarily for the problem.
