@@ -235,7 +235,7 @@ def _independent_shor_rlt(Q, c):
     column = cp.reshape(x, (n, 1), order="C") @ np.ones((1, n))  # entry (i, j) is x_i
     constraints = [X[0, 0] == 1, cp.diag(V) <= x, V >= 0, V <= column, V >= column + column.T - ones]
     problem = cp.Problem(cp.Maximize(0.5 * cp.trace(Q @ V) + c @ x), constraints)
-    problem.solve(solver="CLARABEL", tol_gap_abs=1e-9, tol_gap_rel=1e-9, tol_feas=1e-9)
+    problem.solve(solver="CLARABEL", tol_gap_abs=1e-8, tol_gap_rel=1e-8, tol_feas=1e-8)
     return problem.value
 
 
