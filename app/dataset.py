@@ -31,9 +31,7 @@ def shipped_models() -> dict[str, Path]:
 def model_path(name: str) -> Path:
     """``name`` as a path, or, when no such file exists, the shipped model of that file name."""
     path = Path(name)
-    if path.exists() or name not in shipped_models():
-        return path
-    return shipped_models()[name]
+    return path if path.exists() else shipped_models().get(name, path)
 
 
 INPUT_BALLS = {"inf": linf_ball, "2": l2_ball}  # --norm: the input set around each point

@@ -16,8 +16,7 @@ def solve_file(path: str, backend: str, solver: str | None, time_limit: float | 
                global_: bool = False, progress: bool = False, relaxation: str | None = None) -> tuple[Result, float]:
     """Read ``path`` and solve it with ``backend`` (by branch and bound with ``backend`` as the
     bounding oracle if ``global_``); returns the result and the wall time."""
-    if backend not in BACKENDS.names():
-        raise InputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS.names())}")
+    chosen = BACKENDS.get(backend)  # an unknown name is a one-line error listing the registered ones
     if time_limit is not None and time_limit <= 0:
         raise InputError("--time-limit must be > 0")
     options = {}
@@ -34,7 +33,7 @@ def solve_file(path: str, backend: str, solver: str | None, time_limit: float | 
     if global_:
         result = problem.solve_globally(backend, time_limit=time_limit or 60.0, progress=progress, **options)
     else:
-        if time_limit is not None and "time_limit" in BACKENDS.get(backend).option_names():
+        if time_limit is not None and "time_limit" in chosen.option_names():
             options["time_limit"] = time_limit
         result = problem.solve(backend, **options)
     return result, time.perf_counter() - start

@@ -111,19 +111,13 @@ def _scaling(lower: np.ndarray, upper: np.ndarray):
     return np.where(free, 2.0 / safe, 0.0), np.where(free, -(upper + lower) / safe, 0.0), free
 
 
-def _scaled(P: np.ndarray, lower: np.ndarray, upper: np.ndarray):
-    """``E[y yᵀ]`` for the scaled variables, read from ``P``."""
-    n = lower.size
-    alpha, beta, _ = _scaling(lower, upper)
-    x, X = P[0, 1:n + 1], P[1:n + 1, 1:n + 1]
-    Y = np.outer(alpha, alpha) * X + np.outer(alpha * x, beta) + np.outer(beta, alpha * x) + np.outer(beta, beta)
-    return Y
-
-
 def triangle_violations(P: np.ndarray, lower: np.ndarray, upper: np.ndarray):
     """Violations ``−1 − Σ s y y`` of the triangle rows: array (4, triples) and the triples."""
-    Y = _scaled(P, lower, upper)
-    free = np.flatnonzero(_scaling(lower, upper)[2])  # a fixed variable has no triangle worth a row
+    n = lower.size
+    alpha, beta, free = _scaling(lower, upper)
+    x, X = P[0, 1:n + 1], P[1:n + 1, 1:n + 1]
+    Y = np.outer(alpha, alpha) * X + np.outer(alpha * x, beta) + np.outer(beta, alpha * x) + np.outer(beta, beta)
+    free = np.flatnonzero(free)  # a fixed variable has no triangle worth a row
     triples = np.array(list(itertools.combinations(free, 3)), dtype=int).reshape(-1, 3)
     i, j, k = triples.T
     terms = np.stack([Y[i, j], Y[j, k], Y[i, k]])

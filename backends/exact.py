@@ -5,8 +5,8 @@
   HiGHS. The reported bound is HiGHS's dual bound, loosened by its tolerances.
 * Anything with products: :func:`qcqp.branch.branch_and_bound` (spatial and complementarity
   branching) with the ``sdp`` relaxation bounding every node, or the cheaper ``lp`` when the
-  problem has complementarities (``oracle=`` chooses). The bound is the largest rigorous node bound still open; feasible
-  points found on the way are checked on the IR itself.
+  problem has complementarities (``oracle=`` chooses). The bound is the largest rigorous node
+  bound still open; feasible points found on the way are checked on the IR itself.
 
 "Infeasible" is reported only when every leaf of the search carries the oracle's verified
 certificate (an infeasible MILP is re-proven this way by the ``lp`` oracle, splitting

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,7 +19,7 @@ import scipy.sparse as sp
 from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
 from qcqp.backends.cuts import CUT_FAMILIES, separate
-from qcqp.backends.sdp_solvers import SDP_SOLVERS, check_memory, choose_solver, prove_infeasible
+from qcqp.backends.sdp_solvers import SDP_SOLVERS, DualSolution, check_memory, choose_solver, prove_infeasible
 from qcqp.backends.shor import ShorForm, build_shor, dual_upper_bound
 from qcqp.expr import widen_columns
 from qcqp.lifting import lift
@@ -86,16 +87,17 @@ class SDP(Backend):
         outcome = self._solve_form(form, adapter, time_limit, verbose, settings)
         rounds, cuts = 0, 0
         linear = linear_rows(ir) if family in CUT_FAMILIES else None
-        while family in CUT_FAMILIES and rounds < cut_rounds and outcome[0].P is not None \
-                and outcome[1] != Status.INFEASIBLE:
-            rows, _ = separate(outcome[0].P, ir.lower, ir.upper, CUT_FAMILIES[family], count=CUTS_PER_ROUND * form.dim,
-                               linear=linear)
+        while family in CUT_FAMILIES and rounds < cut_rounds and outcome.sol.P is not None \
+                and outcome.status != Status.INFEASIBLE:
+            rows, _ = separate(outcome.sol.P, ir.lower, ir.upper, CUT_FAMILIES[family],
+                               count=CUTS_PER_ROUND * form.dim, linear=linear)
             if rows is None or (time_limit is not None and time.perf_counter() - started > time_limit):
                 break
             form = replace(form, G=sp.csr_array(sp.vstack([form.G, rows], format="csr")))
             rounds, cuts = rounds + 1, cuts + rows.shape[0]
             tighter = self._solve_form(form, adapter, time_limit, verbose, settings)
-            outcome = tighter if tighter[2] <= outcome[2] or tighter[1] == Status.INFEASIBLE else outcome
+            if tighter.upper <= outcome.upper or tighter.status == Status.INFEASIBLE:
+                outcome = tighter
         sol, status, upper, certificate, message = outcome
         point, primal = best_point(ir, lifted=sol.P, time_budget=polish) if sol.P is not None else (None, {})
         result = package(ir, self.name, status, upper, point, sol.t, message=message, certificate=certificate,
@@ -107,8 +109,8 @@ class SDP(Backend):
         return result
 
     @staticmethod
-    def _solve_form(form: ShorForm, adapter, time_limit, verbose, settings):
-        """``(solution, status, rigorous upper bound, certificate, message)`` for one Shor form."""
+    def _solve_form(form: ShorForm, adapter, time_limit, verbose, settings) -> Solved:
+        """One Shor form by ``adapter``, its bound rebuilt rigorously."""
         check_memory(adapter, form)
         sol = adapter.solve(form, time_limit, verbose, settings)
         finite = np.isfinite(sol.t) and np.all(np.isfinite(sol.y)) and np.all(np.isfinite(sol.mu))
@@ -123,7 +125,17 @@ class SDP(Backend):
                 status = Status.BOUND if np.isfinite(upper) else Status.ERROR
         elif status == Status.ERROR:
             status = Status.BOUND
-        return sol, status, upper, certificate, message
+        return Solved(sol, status, upper, certificate, message)
+
+
+class Solved(NamedTuple):
+    """One solve of a Shor form: the adapter's solution, the status, the rigorous upper bound."""
+
+    sol: DualSolution
+    status: Status
+    upper: float
+    certificate: dict
+    message: str
 
 
 def linear_rows(ir: IR, limit: int = 10**6) -> tuple[np.ndarray, np.ndarray] | None:

@@ -125,9 +125,8 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
 
     timed = "time_limit" in backend.option_names() and "time_limit" not in oracle_options
 
-    def evaluate(lower, upper, fixings):
+    def evaluate(lower, upper, fixings, options):
         nonlocal best_value, best_point, pruned
-        options = quick if fixings or heap or np.isfinite(best_value) else oracle_options
         if timed:  # no node outlives the search
             options = options | {"time_limit": max(time_limit - (time.perf_counter() - start), MIN_NODE_TIME)}
         result = backend.run(_node_ir(ir, lower, upper, fixings), **options)
@@ -145,7 +144,7 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
         return bound <= best_value + gap * max(1.0, abs(best_value))
 
     bar = _progress(progress)
-    evaluate(ir.lower.copy(), ir.upper.copy(), ())
+    evaluate(ir.lower.copy(), ir.upper.copy(), (), oracle_options)
     nodes, finished = 1, True
     while heap:
         top = -heap[0][0]
@@ -162,7 +161,7 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
             finished = False
             break
         for child in children:
-            evaluate(*child)
+            evaluate(*child, quick)
             nodes += 1
         if bar is not None:
             bar.update(len(children))

@@ -45,13 +45,13 @@ class LiftedFunctions:
         for comp in ir.complementarities:
             eq.append(lift(comp.product(), dim))
             le.append(lift(comp.envelope(), dim))
-        width = lift(ir.objective, dim).shape[1]
+        objective = lift(ir.objective, dim)
 
         def stack(parts):
-            return sp.csr_array(sp.vstack(parts, format="csr")) if parts else sp.csr_array((0, width))
+            return sp.csr_array(sp.vstack(parts, format="csr")) if parts else sp.csr_array((0, objective.shape[1]))
 
         rows, cols = pair_rows_cols(dim)
-        return cls(lift(ir.objective, dim), stack(le), stack(eq), rows, cols)
+        return cls(objective, stack(le), stack(eq), rows, cols)
 
     def _monomials(self, v: np.ndarray) -> np.ndarray:
         tilde = np.concatenate([[1.0], v])
