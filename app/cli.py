@@ -1,4 +1,4 @@
-"""``qcqp`` command line: ``qcqp certify …`` and ``qcqp backends``."""
+"""``qcqp`` command line: ``qcqp certify …``, ``qcqp solve …``, ``qcqp train …`` and ``qcqp backends``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from qcqp.app.dataset import (
 )
 from qcqp.app.report import format_table, plot_figures, summarise, write_csv, write_json
 from qcqp.app.solve import run_solve
+from qcqp.app.train import PENALTIES, run_train
 from qcqp.backends.sdp_solvers import SDP_SOLVERS
 from qcqp.frontends.encode import BOUND_METHODS
 from qcqp.frontends.problem_files import PROBLEM_FORMATS
@@ -74,6 +75,24 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds for the backend where it takes a limit (with --global: the search, default 60)")
     solve.add_argument("--quiet", action="store_true", help="no progress bar")
     solve.add_argument("--out", help="write the result (bound, value, gap, point, time) as JSON here")
+    fit = sub.add_parser("train", help="train a one-hidden-layer ReLU net, optionally with the MAXGRAD "
+                         "certified-training penalty (RSL18a)")
+    fit.add_argument("--out", required=True, help="the trained model (.npz, the format qcqp certify reads)")
+    fit.add_argument("--penalty", default="maxgrad", choices=list(PENALTIES),
+                     help="none (plain cross-entropy), pgd (adversarial training) or maxgrad (default)")
+    fit.add_argument("--eps", type=float, default=0.1, help="l-inf radius to train against (default 0.1)")
+    fit.add_argument("--hidden", type=int, default=32, help="hidden units (default 32)")
+    fit.add_argument("--steps", type=int, default=2000, help="full-batch Adam steps (default 2000)")
+    fit.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    fit.add_argument("--kappa", type=float, default=0.5, help="weight of the clean loss (default 0.5)")
+    fit.add_argument("--ramp", type=float, default=0.5, help="fraction of steps over which eps grows (default 0.5)")
+    fit.add_argument("--pgd-steps", type=int, default=10, help="attack steps per training step (pgd; default 10)")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--inputs", help=".npy training inputs in [0, 1] (default: the digits training split)")
+    fit.add_argument("--labels", help=".npy integer training labels (with --inputs)")
+    fit.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (default 200)")
+    fit.add_argument("--resume", action="store_true", help="continue from <out>.checkpoint.npz")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
     sub.add_parser("backends", help="list the backends and SDP solvers, and whether each is available")
     return parser
 
@@ -91,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "solve":
             return run_solve(args)
+        if args.command == "train":
+            return run_train(args)
         return certify(args)
     except InputError as error:
         print(f"qcqp: error: {error}", file=sys.stderr)

@@ -6,7 +6,8 @@ lines are what CI itself runs. Commands run in a sandbox folder holding the file
 name: ``model.onnx`` and ``mnist-net_256x2.onnx`` (the VNN-COMP look-alike fixture),
 ``prop_0_0.03.vnnlib`` (its property), ``X.npy`` / ``y.npy`` (three digits test points),
 ``spar020-100-1.in`` (a BoxQP instance).
-``--dataset`` runs are cut to 5 points (``--limit 5``) to keep the suite fast; synopses with
+``--dataset`` runs are cut to 5 points (``--limit 5``) and ``qcqp train`` to 20 steps to keep the
+suite fast (the slow tests run the training commands in full); synopses with
 placeholders live in ```text blocks, which are not run.
 """
 
@@ -68,6 +69,8 @@ def test_cli_lines_run(page, sandbox):
             args = shlex.split(line.split("#")[0])[1:]
             if "--dataset" in args:
                 args += ["--limit", "5"]
+            if args[0] == "train":
+                args += ["--steps", "20"]
             assert main(args) == 0, line
 
 
