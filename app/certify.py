@@ -12,18 +12,21 @@ are only ever reported after a fresh, rigorous forward pass.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 
 import numpy as np
 
 from qcqp import BACKENDS, Status
 from qcqp.frontends.bounds import linear_objective_bound
-from qcqp.frontends.encode import BOUND_METHODS, NetworkEncoding, encode_network
+from qcqp.frontends.encode import BOUND_METHODS, encode_network, lp_bounds
 from qcqp.frontends.network import Network
 from qcqp.frontends.pgd import pgd_minimize
 from qcqp.frontends.specs import Ellipsoid, Specification
 
 ATTACK = "pgd"  # the method name of the attack-only row (its certificates come from CROWN)
+COMPLETE = "complete"  # the decision procedure: attacks, LP-tightened bounds, the MILP, in one time budget
+STRONG_ATTACK = 4  # the complete method's second attack: this many times the restarts, twice the steps
 EMPTY_SET_BOUND = 1e300  # JSON has no infinity: the margin bound of an empty input set
 
 
@@ -59,12 +62,7 @@ def analyse(net: Network, spec: Specification, methods: list[str], options: Opti
     crown = [[linear_objective_bound(net, a, pre, spec.box.lower, spec.box.upper) + b for a, b in atoms]
              for atoms in spec.disjuncts]
     shared = time.perf_counter() - start
-    encodings: list[NetworkEncoding] = []  # built on first need, then shared by all methods
-
-    def encoding() -> NetworkEncoding:
-        if not encodings:
-            encodings.append(encode_network(net, spec.box, pre))
-        return encodings[0]
+    encoding = cache(lambda: encode_network(net, spec.box, pre))  # built on first need, shared by all methods
 
     rows = {}
     for method in methods:
@@ -77,6 +75,8 @@ def analyse(net: Network, spec: Specification, methods: list[str], options: Opti
             bound = _worst(crown)
             row |= {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound,
                     "reason": "CROWN bound propagation" if bound > 0 else "no counterexample found"}
+        elif method == COMPLETE:
+            row |= _decide(net, spec, crown, options, deadline=start + options.time_limit)
         else:
             row |= _solve(net, spec, method, crown, encoding, options)
         if counterexample is not None and row["status"] != "falsified":
@@ -93,10 +93,33 @@ def _worst(bounds: list[list[float]]) -> float:
     return float(min(max(atom_bounds) for atom_bounds in bounds))
 
 
-def _solve(net: Network, spec: Specification, method: str, crown, encoding, options: Options) -> dict:
+def _decide(net: Network, spec: Specification, crown, options: Options, deadline: float) -> dict:
+    """The complete method: a stronger attack, then LP-tightened pre-activation bounds and
+    their CROWN bounds, then the exact MILP on every open atom (its incumbents are checked as
+    counterexamples) — all within ``options.time_limit`` seconds for the specification."""
+    if _worst(crown) > 0:
+        return {"status": "certified", "margin_bound": _worst(crown), "reason": "CROWN bound propagation"}
+    strong = replace(options, pgd_restarts=STRONG_ATTACK * options.pgd_restarts, pgd_steps=2 * options.pgd_steps,
+                     seed=options.seed + 1)
+    value, counterexample = attack(net, spec, strong)
+    if counterexample is not None:
+        return {"status": "falsified", "margin_bound": _worst(crown), "counterexample": counterexample.tolist(),
+                "reason": "PGD counterexample (strong attack)"}
+    pre = lp_bounds(net, spec.box.lower, spec.box.upper, deadline=deadline)
+    tight = [[max(old, linear_objective_bound(net, a, pre, spec.box.lower, spec.box.upper) + b)
+              for old, (a, b) in zip(bounds, atoms)] for bounds, atoms in zip(crown, spec.disjuncts)]
+    row = _solve(net, spec, "exact", tight, cache(lambda: encode_network(net, spec.box, pre)), options, deadline)
+    if row["status"] == "unknown" and time.perf_counter() >= deadline:
+        row["reason"] = f"time limit ({options.time_limit:g} s) reached; {row['reason']}"
+    return row
+
+
+def _solve(net: Network, spec: Specification, method: str, crown, encoding, options: Options,
+           deadline: float | None = None) -> dict:
     """Tighten unproven disjuncts with a backend, hardest first, atom by atom until one is
     proven; stop at the first disjunct that stays unproven or at a counterexample (unless
-    ``all_targets``, which solves every atom)."""
+    ``all_targets``, which solves every atom). With a ``deadline`` each solve gets the time
+    left, and the search stops when there is none."""
     bounds = [list(b) for b in crown]
     own: list[list[float | None]] = [[None] * len(b) for b in crown]  # this method's bound per atom
     reason, counterexample = "certified", None
@@ -105,7 +128,12 @@ def _solve(net: Network, spec: Specification, method: str, crown, encoding, opti
         for j, (a, b) in enumerate(spec.disjuncts[k]):
             if early and (max(bounds[k]) > 0 or counterexample is not None):
                 break
-            result = encoding().solve(method, a, b, **_backend_options(method, options))
+            solve_options = _backend_options(method, options)
+            if deadline is not None:
+                if time.perf_counter() >= deadline:
+                    break
+                solve_options["time_limit"] = deadline - time.perf_counter()
+            result = encoding().solve(method, a, b, **solve_options)
             if result.status == Status.INFEASIBLE:
                 return {"status": "certified", "margin_bound": EMPTY_SET_BOUND,
                         "reason": f"empty input set: the {method} relaxation is infeasible ({result.message})"}

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from qcqp import BACKENDS, InputError
-from qcqp.app.certify import ATTACK, Options
+from qcqp.app.certify import ATTACK, COMPLETE, Options
 from qcqp.app.dataset import (
     INPUT_BALLS,
     array_instances,
@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="solve every target with every method (per-target bounds; for comparisons)")
     cert.add_argument("--out", help="results JSON (default results/<source>/results.json)")
     cert.add_argument("--limit", type=int, default=100, help="instances taken from --dataset (default 100)")
-    cert.add_argument("--timeout", type=float, default=120.0, help="solver time limit per problem (s, default 120)")
+    cert.add_argument("--timeout", type=float, default=120.0,
+                      help="solver time limit per problem; the complete method's budget per specification "
+                           "(s, default 120)")
     cert.add_argument("--bounds", choices=list(BOUND_METHODS), default="crown",
                       help="pre-activation bounds used in the encodings (default crown)")
     cert.add_argument("--pgd-steps", type=int, default=100, help="PGD steps per restart (default 100)")
@@ -98,8 +100,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def methods() -> list[str]:
-    """The attack plus every registered backend (built-ins and plug-ins)."""
-    return [ATTACK] + BACKENDS.names()
+    """The attack, the complete decision procedure and every registered backend (built-ins and plug-ins)."""
+    return [ATTACK, COMPLETE] + BACKENDS.names()
 
 
 def main(argv: list[str] | None = None) -> int:

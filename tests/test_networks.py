@@ -190,3 +190,49 @@ def test_torch_sequential_matches_torch():
     assert np.abs(net.forward(x) - ref).max() < 1e-12
     with pytest.raises(InputError, match="unsupported layer"):
         from_torch(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Softplus()))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.sampled_from([0.05, 0.15, 0.3]))
+def test_complete_decides_like_the_milp(seed, eps):
+    """The complete method never contradicts the exact MILP and, given time, decides every
+    instance the MILP decides (a certificate needs a positive MILP bound, a falsification a
+    re-checked counterexample)."""
+    net = random_net([5, 8, 6, 3], seed, scale=2.0)
+    x0 = np.random.default_rng(seed).random(5)
+    inst = margin_spec(linf_ball(x0, eps), int(net.forward(x0).argmax()), 3)
+    rows = analyse(net, inst, ["exact", "complete"], Options(pgd_steps=30, pgd_restarts=3, time_limit=60))
+    exact, complete = rows["exact"], rows["complete"]
+    assert complete["status"] != "unknown"
+    proven = exact["margin_bound"] > 0
+    assert complete["status"] == ("certified" if proven else "falsified"), (exact, complete)
+    if complete["status"] == "falsified":
+        x = np.array(complete["counterexample"])
+        assert inst.box.contains(x) and inst.falsified_by(net, x)
+
+
+def test_complete_runs_out_of_time_honestly():
+    """With no time left after the attack, an undecided instance is unknown and says why."""
+    net = random_net([6, 12, 12, 3], 4, scale=2.0)
+    x0 = np.random.default_rng(4).random(6)
+    label = int(net.forward(x0).argmax())
+    for eps in (0.05, 0.1, 0.2, 0.3):
+        inst = margin_spec(linf_ball(x0, eps), label, 3)
+        full = analyse(net, inst, ["complete"], Options(pgd_steps=30, pgd_restarts=3))["complete"]
+        if "CROWN" in full["reason"] or "PGD" in full["reason"]:
+            continue  # decided before any time-limited step
+        rushed = analyse(net, inst, ["complete"], Options(pgd_steps=30, pgd_restarts=3, time_limit=1e-9))
+        assert rushed["complete"]["status"] == "unknown"
+        assert "time limit" in rushed["complete"]["reason"]
+        return
+    pytest.fail("no instance needed the MILP")
+
+
+def test_lp_bounds_stop_at_the_deadline_with_crown_bounds():
+    from qcqp.frontends.encode import lp_bounds
+
+    net = random_net([4, 8, 6, 3], 9, scale=2.0)
+    box = linf_ball(np.random.default_rng(9).random(4), 0.3)
+    late, crown = lp_bounds(net, box.lower, box.upper, deadline=0.0), crown_bounds(net, box.lower, box.upper)
+    for (lo, hi), (clo, chi) in zip(late, crown):
+        assert np.array_equal(lo, clo) and np.array_equal(hi, chi)
