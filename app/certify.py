@@ -108,6 +108,8 @@ def _decide(net: Network, spec: Specification, crown, options: Options, deadline
     pre = lp_bounds(net, spec.box.lower, spec.box.upper, deadline=deadline)
     tight = [[max(old, linear_objective_bound(net, a, pre, spec.box.lower, spec.box.upper) + b)
               for old, (a, b) in zip(bounds, atoms)] for bounds, atoms in zip(crown, spec.disjuncts)]
+    exact_options = options.backend_options.get("exact", {}) | {"decide": 0.0}  # is the margin > 0, not its value
+    options = replace(options, backend_options=options.backend_options | {"exact": exact_options})
     row = _solve(net, spec, "exact", tight, cache(lambda: encode_network(net, spec.box, pre)), options, deadline)
     if row["status"] == "unknown" and time.perf_counter() >= deadline:
         row["reason"] = f"time limit ({options.time_limit:g} s) reached; {row['reason']}"

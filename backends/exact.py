@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
@@ -27,6 +26,7 @@ from qcqp.expr import widen_columns
 from qcqp.safe import loosen_upper
 
 MILP_TOLERANCE = 1e-6  # HiGHS feasibility tolerances, charged against its dual bound
+DECIDE_MARGIN = 1e-4  # with ``decide``: the MILP proves the optimum below decide − this (relative)
 
 
 @register_backend("exact")
@@ -36,7 +36,7 @@ class Exact(Backend):
     name = "exact"
 
     def solve(self, relaxation: Relaxation, time_limit: float = 120.0, gap: float = 1e-7,
-              node_limit: int = 20000, oracle: str | None = None) -> Result:
+              node_limit: int = 20000, oracle: str | None = None, decide: float | None = None) -> Result:
         """Solve to optimality.
 
         Parameters
@@ -50,6 +50,12 @@ class Exact(Backend):
         oracle
             The backend bounding each node of the spatial search; by default ``"sdp"``, or
             ``"lp"`` (many cheap nodes) when the problem has complementarities (networks).
+        decide
+            Only ask whether the optimum is better than this value (below it for ``min``, above
+            for ``max``; MILPs): nodes that cannot beat it by ``DECIDE_MARGIN·(1 + |decide|)`` are
+            pruned and the search stops at the first point that beats it. The bound stays valid
+            but need not be the optimum; much faster when the answer is all one needs (a margin
+            certified > 0, or a counterexample).
         """
         ir = relaxation.ir
         for con in ir.constraints:
@@ -59,13 +65,14 @@ class Exact(Backend):
         ir.require_bounds("exact")
         linear = not ir.objective.products and all(con.is_linear for con in ir.constraints)
         if linear and ir.complementarities:
-            return _milp(ir, time_limit, gap, node_limit)
+            return _milp(ir, time_limit, gap, node_limit, decide)
         oracle = oracle or ("lp" if ir.complementarities else "sdp")
         return branch_and_bound(ir, oracle, time_limit=time_limit, gap=gap, node_limit=node_limit, name="exact")
 
 
-def _milp(ir: IR, time_limit: float, gap: float, node_limit: int) -> Result:
-    """One binary per complementarity row (big-M from the bounds on ``f − g``), by HiGHS."""
+def _milp_model(ir: IR):
+    """``(c, A, row_lo, row_hi, col_lo, col_hi, integrality)`` of the MILP maximising ``c · x``:
+    one binary per complementarity row, big-M from the bounds on ``f − g``."""
     n, binaries = ir.n, sum(comp.size for comp in ir.complementarities)
     width = n + binaries
     blocks = [(widen_columns(con.expr.A, width), np.full(con.size, -np.inf) if con.sense == "<=" else -con.expr.a,
@@ -83,26 +90,65 @@ def _milp(ir: IR, time_limit: float, gap: float, node_limit: int) -> Result:
                    (g + sp.diags_array(Ug) @ delta, none, Ug - comp.g.a),  # g <= U_g (1 − δ)
                    (f, -comp.f.a, -none), (g, -comp.g.a, -none)]  # f, g >= 0
         offset += k
-    A = sp.vstack([b[0] for b in blocks], format="csr") if blocks else sp.csr_array((0, width))
+    A = sp.vstack([b[0] for b in blocks], format="csc") if blocks else sp.csc_array((0, width))
     lo = np.concatenate([b[1] for b in blocks]) if blocks else np.zeros(0)
     hi = np.concatenate([b[2] for b in blocks]) if blocks else np.zeros(0)
     c = np.concatenate([ir.objective.affine.A.toarray().ravel(), np.zeros(binaries)])
-    with silenced(False):  # HiGHS's MIP prints debugging lines on some models even with disp off
-        res = milp(-c, integrality=np.concatenate([np.zeros(n), np.ones(binaries)]),
-                   bounds=Bounds(np.concatenate([ir.lower, np.zeros(binaries)]),
-                                 np.concatenate([ir.upper, np.ones(binaries)])),
-                   constraints=[LinearConstraint(A, lo, hi)] if A.shape[0] else [],
-                   options={"time_limit": float(time_limit), "mip_rel_gap": gap, "disp": False})
+    return (c, A, lo, hi, np.concatenate([ir.lower, np.zeros(binaries)]),
+            np.concatenate([ir.upper, np.ones(binaries)]), np.concatenate([np.zeros(n), np.ones(binaries)]))
+
+
+def _milp(ir: IR, time_limit: float, gap: float, node_limit: int, decide: float | None) -> Result:
+    """The MILP by HiGHS. With ``decide`` (the user's sense), HiGHS prunes every node that cannot
+    beat it by ``DECIDE_MARGIN`` and stops at the first point that beats it."""
+    c, *model = _milp_model(ir)
     constant = float(ir.objective.affine.a[0])
-    dual = getattr(res, "mip_dual_bound", None)
-    if res.status == 2:  # HiGHS's claim is re-proven leaf by leaf with verified Farkas rays
+    options = {"time_limit": float(time_limit), "mip_rel_gap": gap}
+    cutoff = None
+    if decide is not None:  # in maximisation form; HiGHS minimises f = −c·x, the objective is −f + constant
+        decide = ir.user_value(decide)
+        cutoff = decide - DECIDE_MARGIN * (1 + abs(decide))
+        options |= {"objective_bound": constant - cutoff, "objective_target": constant - decide}
+    with silenced(False):  # HiGHS prints a banner, and debugging lines on some MIPs, whatever its options
+        status, dual, x, value, nodes = _highs(c, *model, options)
+    if status == "kInfeasible" and cutoff is None:  # HiGHS's claim is re-proven leaf by leaf (Farkas rays)
         result = branch_and_bound(ir, "lp", time_limit=time_limit, gap=gap, node_limit=node_limit, name="exact")
         result.stats["milp"] = "HiGHS reported infeasible"
         return result
-    if dual is None or not np.isfinite(dual):
-        return package(ir, "exact", Status.ERROR, np.inf, message=res.message)
-    upper = -dual + constant
+    upper = constant - dual
+    if cutoff is not None:  # nodes pruned by the cut-off contribute the cut-off itself
+        upper = max(upper, cutoff) if np.isfinite(upper) or status == "kInfeasible" else upper
+    if not np.isfinite(upper):
+        return package(ir, "exact", Status.ERROR, np.inf, message=f"HiGHS {status} without a bound")
     upper = loosen_upper(upper + MILP_TOLERANCE * (1 + abs(upper)))
-    status = Status.OPTIMAL if res.status == 0 else Status.BOUND
-    return package(ir, "exact", status, upper, res.x, None if res.fun is None else -res.fun + constant,
-                   tolerance=1e-5, message=res.message, stats={"method": "milp", "binaries": binaries})
+    optimal = status == "kOptimal" and cutoff is None
+    return package(ir, "exact", Status.OPTIMAL if optimal else Status.BOUND, upper,
+                   None if x is None else x[:ir.n], None if value is None else constant - value, tolerance=1e-5,
+                   message=f"HiGHS {status}", stats={"method": "milp", "binaries": int(model[-1].sum()),
+                                                      "nodes": nodes})
+
+
+def _highs(c, A, lo, hi, col_lo, col_hi, integrality, options: dict):
+    """Minimise ``−c · x`` with HiGHS: ``(model status name, dual bound, x or None, value or None, nodes)``."""
+    import highspy
+
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(c), A.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = -c, col_lo, col_hi
+    lp.row_lower_, lp.row_upper_ = lo, hi
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
+    lp.integrality_ = [highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous
+                       for k in integrality]
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    for name, value in options.items():
+        solver.setOptionValue(name, value)
+    solver.passModel(lp)
+    solver.run()
+    info = solver.getInfo()
+    feasible = info.primal_solution_status == 2
+    x = np.array(solver.getSolution().col_value) if feasible else None
+    status = solver.getModelStatus().name
+    dual = np.inf if status == "kInfeasible" else info.mip_dual_bound
+    return status, dual, x, info.objective_function_value if feasible else None, int(info.mip_node_count)

@@ -236,3 +236,22 @@ def test_lp_bounds_stop_at_the_deadline_with_crown_bounds():
     late, crown = lp_bounds(net, box.lower, box.upper, deadline=0.0), crown_bounds(net, box.lower, box.upper)
     for (lo, hi), (clo, chi) in zip(late, crown):
         assert np.array_equal(lo, clo) and np.array_equal(hi, chi)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from(["min", "max"]), st.floats(-2, 2))
+def test_exact_decide_agrees_with_the_optimum(seed, sense, threshold):
+    """``decide=t`` proves the optimum on the far side of ``t`` (a valid bound) or returns a
+    point beating ``t`` — never the wrong side of the exact optimum."""
+    net = random_net([4, 7, 5, 3], seed, scale=2.0)
+    box = linf_ball(np.random.default_rng(seed).random(4), 0.2)
+    enc = encode_network(net, box)
+    c = np.random.default_rng(seed + 1).normal(size=3)
+    optimum = enc.solve("exact", c, sense=sense).value
+    decided = enc.solve("exact", c, sense=sense, decide=threshold)
+    better = (lambda v: v < threshold) if sense == "min" else (lambda v: v > threshold)
+    if decided.value is not None and better(decided.value):
+        assert better(optimum) or abs(optimum - threshold) < 1e-6
+    assert (decided.bound <= optimum + 1e-6) if sense == "min" else (decided.bound >= optimum - 1e-6)
+    if abs(optimum - threshold) > 1e-3:  # a clear answer either way
+        assert better(optimum) == (decided.value is not None and better(decided.value))
