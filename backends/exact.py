@@ -55,7 +55,8 @@ class Exact(Backend):
             for ``max``; MILPs): nodes that cannot beat it by ``DECIDE_MARGIN·(1 + |decide|)`` are
             pruned and the search stops at the first point that beats it. The bound stays valid
             but need not be the optimum; much faster when the answer is all one needs (a margin
-            certified > 0, or a counterexample).
+            certified > 0, or a counterexample). The spatial search has no use for it and solves
+            to ``gap`` as usual.
         """
         ir = relaxation.ir
         for con in ir.constraints:
