@@ -86,7 +86,7 @@ def main() -> int:
                 inst = vnnlib_instances(net, [str(spec)])[0]
                 rows = run_property(net, model, inst, args.methods, options, out / f"cex_{network}_{i}_{eps}")
                 contradictions += {"certified", "falsified"} <= {r["status"] for r in rows.values()}
-                cells = [f"{r['status']} {r['margin_bound']:+.3f} ({r['time_s']:.1f}s)" for r in rows.values()]
+                cells = [f"{r['status']} {r['margin_bound']:+.3g} ({r['time_s']:.1f}s)" for r in rows.values()]
                 print(f"| {network} | {spec.name} | " + " | ".join(cells) + " |", flush=True)
                 records.append({"network": network, "property": spec.name,
                                 "rows": {m: {k: v for k, v in r.items() if k != "counterexample"}
