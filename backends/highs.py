@@ -16,6 +16,7 @@ from scipy.optimize import linprog
 
 from qcqp import Status
 from qcqp.backends.linear import LinearModel
+from qcqp.backends.sdp_solvers import silenced
 from qcqp.safe import loosen_upper, lp_upper_bound
 
 STATUS_MAP = {0: Status.OPTIMAL, 1: Status.BOUND, 2: Status.INFEASIBLE, 3: Status.ERROR, 4: Status.ERROR}
@@ -100,3 +101,39 @@ def farkas(model: LinearModel, time_limit: float | None = None) -> LPSolution:
         return LPSolution(Status.INFEASIBLE, -np.inf, y_ub=y_ub, y_eq=y_eq, proof=proof,
                           message=f"relaxation infeasible (Farkas certificate verified: max 0 <= {proof:.3g})")
     return LPSolution(Status.ERROR, np.inf, message="HiGHS reports infeasible but the Farkas ray did not verify")
+
+
+class WarmLP:
+    """Many objectives over one :class:`LinearModel`: HiGHS keeps the model and its basis
+    between solves (a changed objective re-solves from the last optimum in a few pivots).
+    Every bound is rebuilt from the multipliers by :func:`qcqp.safe.lp_upper_bound`."""
+
+    def __init__(self, model: LinearModel):
+        import highspy
+
+        self.model, m_ub = model, model.A_ub.shape[0]
+        A = sp.vstack([model.A_ub, model.A_eq], format="csc")
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = model.c.size, A.shape[0]
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = -model.c, model.lower, model.upper
+        lp.row_lower_ = np.concatenate([np.full(m_ub, -np.inf), model.b_eq])
+        lp.row_upper_ = np.concatenate([model.b_ub, model.b_eq])
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
+        with silenced(False):  # HiGHS prints a banner when the first instance is made
+            self.solver = highspy.Highs()
+        self.solver.setOptionValue("output_flag", False)
+        self.solver.passModel(lp)
+        self.optimal = highspy.HighsModelStatus.kOptimal
+
+    def upper_bound(self, c: np.ndarray, c0: float = 0.0) -> float:
+        """A rigorous upper bound on ``max cᵀx + c0`` over the model (``inf`` if HiGHS fails)."""
+        model, m_ub = self.model, self.model.A_ub.shape[0]
+        self.solver.changeColsCost(c.size, np.arange(c.size, dtype=np.int32), -np.asarray(c, float))
+        self.solver.run()
+        if self.solver.getModelStatus() != self.optimal:
+            return np.inf
+        y = -np.asarray(self.solver.getSolution().row_dual, float)
+        bound = lp_upper_bound(c, model.A_ub, model.b_ub, model.A_eq, model.b_eq, model.lower, model.upper,
+                               y[:m_ub], y[m_ub:])
+        return loosen_upper(bound + c0)

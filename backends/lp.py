@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from qcqp import IR, Backend, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
-from qcqp.backends.highs import solve_linear_model
+from qcqp.backends.highs import WarmLP, solve_linear_model
 from qcqp.backends.linear import LinearModel, build_linear_model
 from qcqp.expr import widen_columns
 from qcqp.primal import best_point
@@ -26,6 +27,20 @@ class LPRelaxation(Relaxation):
         width = self.model.c.size
         c = widen_columns(ir.objective.affine.A, width).toarray().ravel()
         return replace(self, ir=ir, model=replace(self.model, c=c, c0=float(ir.objective.affine.a[0])))
+
+    def bounds(self, objectives, sense: str = "min", deadline: float | None = None) -> np.ndarray:
+        """All objectives share one warm-started HiGHS model (bounds only: no points, no polish)."""
+        warm = WarmLP(self.model)
+        out = np.full(len(objectives), -np.inf if sense == "min" else np.inf)
+        for k, objective in enumerate(objectives):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            relaxation = self.with_objective(objective, sense)
+            if relaxation.model.c.size != self.model.c.size:  # new product columns: a model of its own
+                out[k] = relaxation.solve(polish=0.0).bound
+            else:
+                out[k] = relaxation.ir.user_value(warm.upper_bound(relaxation.model.c, relaxation.model.c0))
+        return out
 
 
 LIFTED_MAX_VARIABLES = 3000  # above this the LP's lifted matrix (dense, (n+1)²) is not formed

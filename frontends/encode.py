@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,12 +114,11 @@ def lp_bounds(network: Network, lo: np.ndarray, hi: np.ndarray,
         enc = encode_network(prefix, box, bounds[:k + 1])
         new_lo, new_hi = bounds[k][0].copy(), bounds[k][1].copy()
         hidden = k < len(network.activations)
-        for j in np.flatnonzero((new_lo < 0) & (new_hi > 0)) if hidden else range(new_lo.size):
-            if deadline is not None and time.perf_counter() > deadline:
-                break
-            row = np.eye(1, new_lo.size, j).ravel()
-            new_lo[j] = max(new_lo[j], enc.solve("lp", row, sense="min").bound)
-            new_hi[j] = min(new_hi[j], enc.solve("lp", row, sense="max").bound)
+        neurons = np.flatnonzero((new_lo < 0) & (new_hi > 0)) if hidden else np.arange(new_lo.size)
+        rows = [enc.objective(np.eye(1, new_lo.size, j).ravel()) for j in neurons]
+        relaxation = enc.relaxation("lp")
+        new_lo[neurons] = np.maximum(new_lo[neurons], relaxation.bounds(rows, "min", deadline))
+        new_hi[neurons] = np.minimum(new_hi[neurons], relaxation.bounds(rows, "max", deadline))
         bounds[k] = (new_lo, new_hi)
     return bounds
 

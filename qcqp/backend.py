@@ -45,6 +45,20 @@ class Relaxation:
         self.backend.check_options(options)
         return self.backend.solve(self, **options)
 
+    def bounds(self, objectives: list[Quadratic], sense: str = "min", deadline: float | None = None) -> np.ndarray:
+        """Valid bounds (below for ``"min"``, above for ``"max"``) on many objectives over this
+        relaxation, e.g. every neuron of a layer. Objectives left when ``time.perf_counter()``
+        passes ``deadline`` get the trivial bound (``∓inf``). Backends that can re-solve a
+        changed objective cheaply override this."""
+        out = np.full(len(objectives), -np.inf if sense == "min" else np.inf)
+        for k, objective in enumerate(objectives):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
+            result = self.with_objective(objective, sense).solve()
+            if result.status != Status.ERROR:
+                out[k] = result.bound
+        return out
+
 
 class Backend:
     """A relaxation family with its solver(s). Register instances with :func:`register_backend`.

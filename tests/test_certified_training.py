@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from qcqp.app.cli import main
 from qcqp.app.dataset import shipped_models
-from qcqp.app.train import Trainer, TrainConfig, dual_certified_fraction, train
+from qcqp.app.train import TrainConfig, Trainer, dual_certified_fraction, train
 from qcqp.frontends.loaders import load_network
 from qcqp.frontends.maxgrad import DualBounds, class_pairs, gradient_norm_problem, pair_matrices
 from qcqp.frontends.models.train_digits import digits_split

@@ -255,3 +255,18 @@ def test_exact_decide_agrees_with_the_optimum(seed, sense, threshold):
     assert (decided.bound <= optimum + 1e-6) if sense == "min" else (decided.bound >= optimum - 1e-6)
     if abs(optimum - threshold) > 1e-3:  # a clear answer either way
         assert better(optimum) == (decided.value is not None and better(decided.value))
+
+
+@pytest.mark.parametrize("backend", ["lp", "sdp"])
+def test_relaxation_bounds_match_one_solve_per_objective(backend):
+    """``Relaxation.bounds`` (lp: one warm-started HiGHS model) gives each objective's own bound;
+    past the deadline it gives the trivial one."""
+    net = random_net([4, 6, 5, 3], 3, scale=2.0)
+    enc = encode_network(net, linf_ball(np.random.default_rng(3).random(4), 0.2))
+    rows = [enc.objective(c, d) for c, d in zip(np.random.default_rng(4).normal(size=(5, 3)), [0, 1, -1, 2, 0.5])]
+    relaxation = enc.relaxation(backend)
+    for sense in ("min", "max"):
+        batch = relaxation.bounds(rows, sense)
+        single = [relaxation.with_objective(row, sense).solve().bound for row in rows]
+        np.testing.assert_allclose(batch, single, rtol=1e-6, atol=1e-6)
+        assert np.all(np.isinf(relaxation.bounds(rows, sense, deadline=0.0)))
