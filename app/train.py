@@ -106,14 +106,14 @@ class Batch:
     eps: float
 
 
-Penalty = Callable[["Trainer", Batch], tuple[float, list[np.ndarray]]]
+Penalty = Callable[["Trainer", Batch], tuple[float, list[np.ndarray]]]  # loss; gradients of W0, b0, W1, b1, C
 
 
 def clean_loss(trainer: Trainer, batch: Batch) -> tuple[float, list[np.ndarray]]:
     """Plain cross-entropy (the normally trained baseline)."""
     pre, logits = trainer.net.forward(batch.x)
     loss, d_logits = cross_entropy(logits, batch.y)
-    return loss, trainer.net.backward(batch.x, pre, d_logits)
+    return loss, trainer.net.backward(batch.x, pre, d_logits) + [np.zeros_like(trainer.multipliers)]
 
 
 def pgd_loss(trainer: Trainer, batch: Batch) -> tuple[float, list[np.ndarray]]:
@@ -150,8 +150,7 @@ def maxgrad_loss(trainer: Trainer, batch: Batch) -> tuple[float, list[np.ndarray
     dW0, dW1, dC = dual.backward(d_matrix)
     grads[0] += dW0
     grads[2] += dW1
-    trainer.multiplier_grad = dC
-    return k * clean + (1 - k) * robust, grads
+    return k * clean + (1 - k) * robust, grads + [dC]
 
 
 PENALTIES: dict[str, Penalty] = {"none": clean_loss, "pgd": pgd_loss, "maxgrad": maxgrad_loss}
@@ -166,15 +165,13 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)
         self.net = TwoLayerNet.initial(inputs, config.hidden, classes, self.rng)
         self.multipliers = np.zeros((len(class_pairs(classes)), 1 + inputs + config.hidden))
-        self.multiplier_grad = np.zeros_like(self.multipliers)
         self.optimisers = [Adam(p.shape, config.lr) for p in self.net.params + [self.multipliers]]
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
         loss, grads = PENALTIES[self.config.penalty](self, Batch(x, y, self.config.eps_at(self.step)))
         for k in (0, 2):  # weight decay on the weight matrices
             grads[k] = grads[k] + self.config.weight_decay * self.net.params[k]
-        for param, grad, optimiser in zip(self.net.params + [self.multipliers], grads + [self.multiplier_grad],
-                                          self.optimisers):
+        for param, grad, optimiser in zip(self.net.params + [self.multipliers], grads, self.optimisers):
             param -= optimiser.step(grad)
         self.step += 1
         return loss
