@@ -101,7 +101,7 @@ def _decide(net: Network, spec: Specification, crown, options: Options, deadline
         return {"status": "certified", "margin_bound": _worst(crown), "reason": "CROWN bound propagation"}
     strong = replace(options, pgd_restarts=STRONG_ATTACK * options.pgd_restarts, pgd_steps=2 * options.pgd_steps,
                      seed=options.seed + 1)
-    value, counterexample = attack(net, spec, strong)
+    _, counterexample = attack(net, spec, strong)
     if counterexample is not None:
         return {"status": "falsified", "margin_bound": _worst(crown), "counterexample": counterexample.tolist(),
                 "reason": "PGD counterexample (strong attack)"}
