@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
+from qcqp.backends.highs import highs_model
 from qcqp.backends.sdp_solvers import silenced
 from qcqp.branch import branch_and_bound
 from qcqp.expr import widen_columns
@@ -121,8 +122,8 @@ def _milp(ir: IR, time_limit: float, gap: float, node_limit: int, decide: float 
         result.stats["milp"] = "HiGHS reported infeasible"
         return result
     upper = constant - dual
-    if cutoff is not None:  # nodes pruned by the cut-off contribute the cut-off itself
-        upper = max(upper, cutoff) if np.isfinite(upper) or status == "kInfeasible" else upper
+    if cutoff is not None and upper < np.inf:  # nodes pruned by the cut-off contribute the cut-off itself
+        upper = max(upper, cutoff)
     if not np.isfinite(upper):
         return package(ir, "exact", Status.ERROR, np.inf, message=f"HiGHS {status} without a bound")
     upper = loosen_upper(upper + MILP_TOLERANCE * (1 + abs(upper)))
@@ -135,21 +136,9 @@ def _milp(ir: IR, time_limit: float, gap: float, node_limit: int, decide: float 
 
 def _highs(c, A, lo, hi, col_lo, col_hi, integrality, options: dict):
     """Minimise ``−c · x`` with HiGHS: ``(model status name, dual bound, x or None, value or None, nodes)``."""
-    import highspy
-
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(c), A.shape[0]
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = -c, col_lo, col_hi
-    lp.row_lower_, lp.row_upper_ = lo, hi
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
-    lp.integrality_ = [highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous
-                       for k in integrality]
-    solver = highspy.Highs()
-    solver.setOptionValue("output_flag", False)
+    solver = highs_model(c, col_lo, col_hi, A, lo, hi, integrality)
     for name, value in options.items():
         solver.setOptionValue(name, value)
-    solver.passModel(lp)
     solver.run()
     info = solver.getInfo()
     feasible = info.primal_solution_status == 2

@@ -112,18 +112,9 @@ class WarmLP:
         import highspy
 
         self.model, m_ub = model, model.A_ub.shape[0]
-        A = sp.vstack([model.A_ub, model.A_eq], format="csc")
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = model.c.size, A.shape[0]
-        lp.col_cost_, lp.col_lower_, lp.col_upper_ = -model.c, model.lower, model.upper
-        lp.row_lower_ = np.concatenate([np.full(m_ub, -np.inf), model.b_eq])
-        lp.row_upper_ = np.concatenate([model.b_ub, model.b_eq])
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
-        with silenced(False):  # HiGHS prints a banner when the first instance is made
-            self.solver = highspy.Highs()
-        self.solver.setOptionValue("output_flag", False)
-        self.solver.passModel(lp)
+        self.solver = highs_model(model.c, model.lower, model.upper, sp.vstack([model.A_ub, model.A_eq], format="csc"),
+                                  np.concatenate([np.full(m_ub, -np.inf), model.b_eq]),
+                                  np.concatenate([model.b_ub, model.b_eq]))
         self.optimal = highspy.HighsModelStatus.kOptimal
 
     def upper_bound(self, c: np.ndarray, c0: float = 0.0) -> float:
@@ -137,3 +128,24 @@ class WarmLP:
         bound = lp_upper_bound(c, model.A_ub, model.b_ub, model.A_eq, model.b_eq, model.lower, model.upper,
                                y[:m_ub], y[m_ub:])
         return loosen_upper(bound + c0)
+
+
+def highs_model(c, col_lo, col_hi, A: sp.csc_array, row_lo, row_hi, integrality=None):
+    """A quiet HiGHS instance holding ``max c·x`` (as ``min −c·x``) over rows and bounds;
+    ``integrality`` marks integer columns with 1 (a MILP)."""
+    import highspy
+
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(c), A.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = -np.asarray(c, float), col_lo, col_hi
+    lp.row_lower_, lp.row_upper_ = row_lo, row_hi
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
+    if integrality is not None:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous
+                           for k in integrality]
+    with silenced(False):  # HiGHS prints a banner when the first instance is made
+        solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    solver.passModel(lp)
+    return solver

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -28,19 +27,16 @@ class LPRelaxation(Relaxation):
         c = widen_columns(ir.objective.affine.A, width).toarray().ravel()
         return replace(self, ir=ir, model=replace(self.model, c=c, c0=float(ir.objective.affine.a[0])))
 
-    def bounds(self, objectives, sense: str = "min", deadline: float | None = None) -> np.ndarray:
-        """All objectives share one warm-started HiGHS model (bounds only: no points, no polish)."""
+    def bounder(self):
+        """One warm-started HiGHS model for every objective (bounds only: no points, no polish)."""
         warm = WarmLP(self.model)
-        out = np.full(len(objectives), -np.inf if sense == "min" else np.inf)
-        for k, objective in enumerate(objectives):
-            if deadline is not None and time.perf_counter() > deadline:
-                break
-            relaxation = self.with_objective(objective, sense)
+
+        def bound_of(relaxation: LPRelaxation) -> float:
             if relaxation.model.c.size != self.model.c.size:  # new product columns: a model of its own
-                out[k] = relaxation.solve(polish=0.0).bound
-            else:
-                out[k] = relaxation.ir.user_value(warm.upper_bound(relaxation.model.c, relaxation.model.c0))
-        return out
+                return relaxation.solve(polish=0.0).bound
+            return relaxation.ir.user_value(warm.upper_bound(relaxation.model.c, relaxation.model.c0))
+
+        return bound_of
 
 
 LIFTED_MAX_VARIABLES = 3000  # above this the LP's lifted matrix (dense, (n+1)²) is not formed

@@ -48,16 +48,19 @@ class Relaxation:
     def bounds(self, objectives: list[Quadratic], sense: str = "min", deadline: float | None = None) -> np.ndarray:
         """Valid bounds (below for ``"min"``, above for ``"max"``) on many objectives over this
         relaxation, e.g. every neuron of a layer. Objectives left when ``time.perf_counter()``
-        passes ``deadline`` get the trivial bound (``∓inf``). Backends that can re-solve a
-        changed objective cheaply override this."""
+        passes ``deadline`` get the trivial bound (``∓inf``)."""
+        bound_of = self.bounder()
         out = np.full(len(objectives), -np.inf if sense == "min" else np.inf)
         for k, objective in enumerate(objectives):
             if deadline is not None and time.perf_counter() > deadline:
                 break
-            result = self.with_objective(objective, sense).solve()
-            if result.status != Status.ERROR:
-                out[k] = result.bound
+            out[k] = bound_of(self.with_objective(objective, sense))
         return out
+
+    def bounder(self) -> Callable[[Relaxation], float]:
+        """What :meth:`bounds` calls on each objective's relaxation: one solve (an error gives
+        the trivial bound). Backends that re-solve a changed objective cheaply override this."""
+        return lambda relaxation: relaxation.solve().bound
 
 
 class Backend:
