@@ -52,38 +52,56 @@ class QuadMap:
             magnitude = magnitude + abs(t.S) @ np.abs(t.l * t.r)
         return value, magnitude
 
-    def homogeneous(self, u0: float, us: np.ndarray) -> np.ndarray:
-        """Every row at the homogeneous point ``(u0, us)``: ``ρ^h = u0 (A us + a u0) + Σ (…)(…)``."""
-        value = u0 * (self.A @ us + self.a * u0)
-        for t in self.terms:
-            value = value + t.S @ ((t.L @ us + t.l * u0) * (t.R @ us + t.r * u0))
-        return value
-
     def gradient_hvp(self, w: np.ndarray):
-        """``(g, H·)`` of ``wᵀρ`` at ``s = 0``."""
+        """``(g, H·)`` of ``wᵀρ`` at ``s = 0``; ``H·`` takes a vector or a matrix of columns."""
         g = self.A.T @ w
         omegas = [t.S.T @ w for t in self.terms]
         for t, om in zip(self.terms, omegas):
             g = g + t.L.T @ (om * t.r) + t.R.T @ (om * t.l)
 
         def hvp(u: np.ndarray) -> np.ndarray:
-            out = np.zeros(self.n)
+            out = np.zeros(u.shape)
             for t, om in zip(self.terms, omegas):
+                om = om.reshape((-1,) + (1,) * (u.ndim - 1))
                 out += t.L.T @ (om * (t.R @ u)) + t.R.T @ (om * (t.L @ u))
             return out
 
         return g, hvp
 
-    def dense_hessian(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``H`` of ``wᵀρ`` and the same sum taken in absolute values (rounding analysis)."""
-        H, H_abs = np.zeros((self.n, self.n)), np.zeros((self.n, self.n))
+    def lifted(self, V: np.ndarray) -> np.ndarray:
+        """Every row at the lifted point ``X = V Vᵀ`` whose first row is ``V[0]`` (``X₀₀ = ‖V[0]‖²``)."""
+        u0, Us = V[0], V[1:]
+        value = (self.A @ Us) @ u0 + self.a * (u0 @ u0)
+        for t in self.terms:
+            value = value + t.S @ np.sum((t.L @ Us + np.outer(t.l, u0)) * (t.R @ Us + np.outer(t.r, u0)), axis=1)
+        return value
+
+    def lifted_gradient(self, w: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """``∂/∂V[1:]`` of ``wᵀρ(V Vᵀ)``: ``g V[0]ᵀ + H V[1:]`` (``g, H`` of ``wᵀρ``)."""
+        g, hvp = self.gradient_hvp(w)
+        return np.outer(g, V[0]) + hvp(V[1:])
+
+    def lifted_derivative(self, V: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Every row's derivative at ``X = V Vᵀ`` along ``V[1:] += t Y`` (the adjoint of
+        :meth:`lifted_gradient` in ``w``)."""
+        u0, Us = V[0], V[1:]
+        value = (self.A @ Y) @ u0
+        for t in self.terms:
+            left, right = t.L @ Us + np.outer(t.l, u0), t.R @ Us + np.outer(t.r, u0)
+            value = value + t.S @ np.sum((t.L @ Y) * right + left * (t.R @ Y), axis=1)
+        return value
+
+    def hessian(self, w: np.ndarray) -> tuple[sp.csr_array, sp.csr_array]:
+        """``H`` of ``wᵀρ`` (sparse) and the same sum taken in absolute values (rounding analysis)."""
+        H = sp.csr_array((self.n, self.n))
+        H_abs = sp.csr_array((self.n, self.n))
         for t in self.terms:
             om = t.S.T @ w
-            half = (t.L.T @ sp.diags_array(om) @ t.R)
-            half_abs = (abs(t.L).T @ sp.diags_array(np.abs(om)) @ abs(t.R))
-            H += (half + half.T).toarray()
-            H_abs += (half_abs + half_abs.T).toarray()
-        return H, H_abs
+            half = t.L.T @ sp.diags_array(om) @ t.R
+            half_abs = abs(t.L).T @ sp.diags_array(np.abs(om)) @ abs(t.R)
+            H = H + half + half.T
+            H_abs = H_abs + half_abs + half_abs.T
+        return sp.csr_array(H), sp.csr_array(H_abs)
 
 
 def _normalise(expr: Affine | Quadratic, m: np.ndarray, r: np.ndarray, n: int):

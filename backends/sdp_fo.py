@@ -11,7 +11,6 @@ an iterative eigenvalue, which lies above ``λ_min``, never enters it.
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -22,66 +21,15 @@ from scipy.sparse.linalg import LinearOperator, lobpcg
 
 from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
+from qcqp.backends.fo_certificate import Multipliers, certify_multipliers, lagrangian_matrix, spread_kappa
 from qcqp.backends.highs import LPSolution, solve_linear_model
 from qcqp.backends.lagrangian import QuadMap, build_lagrangian
 from qcqp.backends.linear import build_linear_model
+from qcqp.backends.low_rank import ACTIVE, AugmentedLagrangian, recover_multipliers
 from qcqp.optim import Adam
-from qcqp.safe import EPS, lambda_min_lower, loosen_upper
 
 DENSE_LIMIT = 700
-
-
-@dataclass
-class Multipliers:
-    """A dual point: ``lam >= 0`` (``<=`` rows), ``nu`` (``==`` rows), ``kappa >= 0``."""
-
-    lam: np.ndarray
-    nu: np.ndarray
-    kappa: np.ndarray
-
-    def weights(self) -> np.ndarray:
-        return np.concatenate([[1.0], -self.lam, -self.nu])
-
-    def copy(self) -> Multipliers:
-        return Multipliers(self.lam.copy(), self.nu.copy(), self.kappa.copy())
-
-
-def _dense_M(qmap: QuadMap, w: np.ndarray):
-    g, _ = qmap.gradient_hvp(w)
-    g_abs = abs(qmap.A).T @ np.abs(w)
-    H, H_abs = qmap.dense_hessian(w)
-    n = qmap.n
-    M, M_abs = np.zeros((n + 1, n + 1)), np.zeros((n + 1, n + 1))
-    M[0, 1:] = M[1:, 0] = g
-    M[1:, 1:] = H
-    for t in qmap.terms:
-        om = np.abs(t.S.T @ w)
-        g_abs = g_abs + abs(t.L).T @ (om * np.abs(t.r)) + abs(t.R).T @ (om * np.abs(t.l))
-    M_abs[0, 1:] = M_abs[1:, 0] = g_abs
-    M_abs[1:, 1:] = H_abs
-    return M, M_abs
-
-
-def certify_multipliers(qmap: QuadMap, mult: Multipliers) -> float:
-    """Rigorous upper bound on the problem's maximum from any multipliers (re-verifiable).
-
-    ``λ_min`` of ``diag κ − M`` is bounded below by :func:`qcqp.safe.lambda_min_lower`
-    with the error of forming ``M`` (a sum of at most ``terms`` products per entry) and
-    ``c``'s rounding charged explicitly.
-    """
-    mult = Multipliers(np.maximum(mult.lam, 0), mult.nu, np.maximum(mult.kappa, 0))
-    w = mult.weights()
-    rho0, rho0_abs = qmap.at_center()
-    c = math.fsum(w * rho0)
-    c_error = 4.0 * (w.size + 2) * EPS * float(np.abs(w) @ rho0_abs) + 4.0 * EPS * abs(c)
-    M, M_abs = _dense_M(qmap, w)
-    terms = 2.0 * (max(len(qmap.terms), 1) + qmap.rows + 2)
-    forming = float(np.linalg.norm(2.0 * terms * EPS * M_abs))
-    lam = lambda_min_lower(np.diag(mult.kappa) - M, forming)
-    lam_neg = min(lam, 0.0)
-    tail = math.fsum(np.maximum(mult.kappa - lam_neg, 0.0))
-    bound = c + c_error + 0.5 * tail * (1 + 4 * EPS * (mult.kappa.size + 2))
-    return loosen_upper(bound)
+STALL = 5  # low-rank: checks without a tol-sized improvement before stopping
 
 
 class _Eigen:
@@ -93,7 +41,7 @@ class _Eigen:
 
     def __call__(self, w: np.ndarray, kappa: np.ndarray) -> tuple[float, np.ndarray]:
         if self.dense:
-            M, _ = _dense_M(self.qmap, w)
+            M = lagrangian_matrix(self.qmap, w)[0].toarray()
             vals, vecs = la.eigh(np.diag(kappa) - M, subset_by_index=[0, 0])
             return float(vals[0]), vecs[:, 0]
         g, hvp = self.qmap.gradient_hvp(w)
@@ -127,7 +75,7 @@ def _value_and_gradient(qmap: QuadMap, rho0: np.ndarray, mult: Multipliers, eige
     d_kappa = 0.5 * active
     if lam_min < 0:
         count = active.sum()
-        d_w += count * (qmap.homogeneous(u[0], u[1:]) - rho0 * u[0] ** 2)
+        d_w += count * (qmap.lifted(u[:, None]) - rho0 * u[0] ** 2)
         d_kappa -= 0.5 * count * u**2
     m_le = mult.lam.size
     return value, -d_w[1:1 + m_le], -d_w[1 + m_le:], d_kappa
@@ -155,10 +103,10 @@ def _initial(qmap: QuadMap, ir: IR, lp: LPSolution | None, m_le: int, m_eq: int)
     equal to the LP's."""
     mult = _lp_multipliers(ir, lp, m_le, m_eq) if lp is not None else None
     mult = mult or Multipliers(np.zeros(m_le), np.zeros(m_eq), np.zeros(qmap.n + 1))
-    w = mult.weights()
-    M, _ = _dense_M(qmap, w)
-    off_diagonal = np.sum(np.abs(M), axis=1) - np.abs(np.diag(M))
-    mult.kappa = np.maximum(np.diag(M) + off_diagonal, 0.0)
+    M = lagrangian_matrix(qmap, mult.weights())[0]
+    diagonal = M.diagonal()
+    off_diagonal = abs(M) @ np.ones(M.shape[0]) - np.abs(diagonal)
+    mult.kappa = np.maximum(diagonal + off_diagonal, 0.0)
     return mult
 
 
@@ -171,6 +119,90 @@ class LagrangianRelaxation(Relaxation):
     m_eq: int
 
 
+def _adam(qmap: QuadMap, mult: Multipliers, clock: _Clock, iterations: int, lr: float, patience: int,
+          dense: bool, check_every: int, verbose: bool) -> tuple[Multipliers, float, int]:
+    """Projected Adam on ``f(λ, ν, κ)`` (the original SDP-FO); returns the last point, the best
+    estimated dual value and the steps taken. Checkpoints go to ``clock``."""
+    eigen = _Eigen(qmap, dense)
+    rho0, _ = qmap.at_center()
+    scale = max(float(np.mean(mult.kappa)), 1e-3)
+    sizes = {"lam": mult.lam.size, "nu": mult.nu.size, "kappa": mult.kappa.size}
+    opt = {key: Adam(size, lr * scale, eps=1e-12) for key, size in sizes.items()}
+    best_estimate, stale, step = np.inf, 0, 0
+    for step in range(iterations):
+        value, d_lam, d_nu, d_kappa = _value_and_gradient(qmap, rho0, mult, eigen)
+        if not np.isfinite(best_estimate) or value < best_estimate - 1e-6 * (1 + abs(best_estimate)):
+            best_estimate, stale = value, 0
+        else:
+            stale += 1
+        if stale >= patience or clock.expired():
+            break
+        decay = 1.0 - step / iterations
+        mult.lam = np.maximum(mult.lam - opt["lam"].step(d_lam, decay), 0.0)
+        mult.nu = mult.nu - opt["nu"].step(d_nu, decay)
+        mult.kappa = np.maximum(mult.kappa - opt["kappa"].step(d_kappa, decay), 0.0)
+        if (step + 1) % check_every == 0:
+            clock.check(mult)
+        if verbose and step % 100 == 0:
+            print(f"sdp-fo step {step}: f ≈ {value:.6g}, best rigorous {clock.best_bound:.6g}")
+    return mult, best_estimate, step + 1
+
+
+def _low_rank(qmap: QuadMap, m_le: int, m_eq: int, start: Multipliers | None, point: np.ndarray | None,
+              clock: _Clock, iterations: int, rank: int, tol: float, verbose: bool) -> tuple[Multipliers, float, int]:
+    """Burer–Monteiro augmented Lagrangian; multipliers recovered from the factor, ``κ`` spread
+    and certified whenever the primal is nearly feasible, at most a third of the time.
+
+    Stops when the best rigorous bound is within ``tol`` (relative) of the primal value, or
+    after ``STALL`` checks in a row that improved it by less than that.
+    """
+    solver = AugmentedLagrangian(qmap, m_le, m_eq, rank, point, start)
+    primal, mult, step, spent, since, stalled = -np.inf, start, 0, 0.0, time.perf_counter(), 0
+    for step in range(iterations):
+        primal, violation = solver.step(deadline=None if clock.deadline is None else clock.deadline - spent)
+        last = step == iterations - 1 or clock.expired()
+        if (violation <= ACTIVE and time.perf_counter() - since >= 2.0 * spent) or last:
+            since = time.perf_counter()
+            before = clock.best_bound
+            mult = recover_multipliers(qmap, m_le, m_eq, solver.factor(), solver.multipliers())
+            mult = spread_kappa(qmap, mult)
+            clock.check(mult)
+            spent = time.perf_counter() - since
+            since = time.perf_counter()
+            scale = tol * (1.0 + abs(clock.best_bound))
+            stalled = stalled + 1 if before - clock.best_bound < scale else 0
+            if verbose:
+                print(f"sdp-fo outer {step}: primal {primal:.6g}, violation {violation:.1e}, "
+                      f"best rigorous {clock.best_bound:.6g}")
+            if (clock.best_bound - primal <= scale and violation <= tol) or stalled >= STALL:
+                break
+        if last:
+            break
+    return mult, primal, step + 1
+
+
+class _Clock:
+    """Time limit and the any-time record: every checkpoint is certified and the best kept."""
+
+    def __init__(self, qmap: QuadMap, time_limit: float | None):
+        self.qmap, self.time_limit, self.start = qmap, time_limit, time.perf_counter()
+        self.best_bound, self.best, self.trace = np.inf, None, []
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.time_limit is None else self.start + self.time_limit
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline
+
+    def check(self, mult: Multipliers) -> float:
+        bound = certify_multipliers(self.qmap, mult)
+        self.trace.append((time.perf_counter() - self.start, bound))
+        if bound < self.best_bound:
+            self.best_bound, self.best = bound, mult.copy()
+        return bound
+
+
 @register_backend("sdp-fo")
 class SDPFO(Backend):
     """First-order SDP dual with an any-time rigorous bound."""
@@ -181,74 +213,63 @@ class SDPFO(Backend):
         qmap, m_le, m_eq = build_lagrangian(ir)
         return LagrangianRelaxation(ir, self, qmap, m_le, m_eq)
 
-    def solve(self, relaxation: LagrangianRelaxation, iterations: int = 2000, time_limit: float | None = 60.0,
-              lr: float = 0.1, patience: int = 500, eig: str = "auto", init: str = "lp",
-              check_every: int | None = None, verbose: bool = False) -> Result:
-        """Minimise the dual by projected Adam; report the best rigorously re-verified bound.
+    def solve(self, relaxation: LagrangianRelaxation, method: str = "low-rank", time_limit: float | None = 60.0,
+              iterations: int | None = None, init: str = "lp", rank: int = 10, tol: float = 1e-4,
+              lr: float = 0.1, patience: int = 500, eig: str = "auto", check_every: int | None = None,
+              verbose: bool = False) -> Result:
+        """Optimise the dual; report the best rigorously re-verified bound.
 
         Parameters
         ----------
-        iterations, time_limit, patience
-            Stop after this many steps, seconds, or steps without a 1e-6 relative improvement
-            of the estimated dual value.
-        lr
-            Adam step relative to the scale of the multipliers.
-        eig
-            ``"dense"``, ``"iterative"`` (LOBPCG) or ``"auto"`` (dense up to 700 variables).
+        method
+            ``"low-rank"`` (default): a Burer–Monteiro primal by augmented Lagrangian, its
+            multipliers recovered by least squares and certified; ``"adam"``: projected Adam
+            on the dual directly (the original SDP-FO).
+        time_limit, iterations
+            Stop after this many seconds or iterations (outer iterations for ``low-rank``,
+            default 500; steps for ``adam``, default 2000).
         init
-            ``"lp"``: start from the LP relaxation's multipliers where they apply, so the
-            result is never worse than ``lp``, and report ``infeasible`` when the LP relaxation
-            is proven empty (its verified Farkas certificate); ``"zero"``: from ``λ = ν = 0``.
-        check_every
-            Steps between rigorous evaluations (default 25 dense, 100 iterative); the best
-            rigorous bound seen is reported.
+            ``"lp"``: start from the LP relaxation's multipliers and point where they apply,
+            so the result is never worse than ``lp``, and report ``infeasible`` when the LP
+            relaxation is proven empty (its verified Farkas certificate); ``"zero"``: from zero.
+        rank, tol
+            ``low-rank``: columns of the factor; it stops when the rigorous bound is within
+            ``tol`` (relative) of the primal value or has improved by less than that in five
+            checks in a row.
+        lr, patience, eig, check_every
+            ``adam``: step size relative to the multipliers' scale; steps without a 1e-6
+            relative improvement before stopping; ``"dense"``, ``"iterative"`` (LOBPCG) or
+            ``"auto"`` (dense up to 700 variables) eigenvalues; steps between rigorous checks
+            (default 25 dense, 100 iterative).
         """
-        if eig not in ("auto", "dense", "iterative") or init not in ("lp", "zero"):
-            raise InputError(f"sdp-fo: eig must be auto, dense or iterative and init lp or zero; "
-                             f"got eig={eig!r}, init={init!r}")
+        if method not in ("low-rank", "adam") or eig not in ("auto", "dense", "iterative") \
+                or init not in ("lp", "zero"):
+            raise InputError(f"sdp-fo: method must be low-rank or adam, eig auto, dense or iterative, init lp or "
+                             f"zero; got method={method!r}, eig={eig!r}, init={init!r}")
+        if rank < 1:
+            raise InputError(f"sdp-fo: rank must be at least 1; got {rank}")
         ir, qmap, m_le, m_eq = relaxation.ir, relaxation.qmap, relaxation.m_le, relaxation.m_eq
-        start = time.perf_counter()
+        clock = _Clock(qmap, time_limit)
         lp = solve_linear_model(build_linear_model(ir)) if init == "lp" else None
         if lp is not None and lp.status == Status.INFEASIBLE:
             return package(ir, self.name, Status.INFEASIBLE, -np.inf, message=lp.message, certificate=lp.certificate)
-        dense = eig == "dense" or (eig == "auto" and qmap.n + 1 <= DENSE_LIMIT)
-        check_every = check_every or (25 if dense else 100)
-        eigen = _Eigen(qmap, dense)
-        rho0, _ = qmap.at_center()
         mult = _initial(qmap, ir, lp, m_le, m_eq)
-        best_bound, best = certify_multipliers(qmap, mult), mult.copy()
-        scale = max(float(np.mean(mult.kappa)), 1e-3)
-        sizes = {"lam": m_le, "nu": m_eq, "kappa": mult.kappa.size}
-        opt = {key: Adam(size, lr * scale, eps=1e-12) for key, size in sizes.items()}
-        best_estimate, stale, history, checks = np.inf, 0, [], [best_bound]
-        step = 0
-        for step in range(iterations):
-            value, d_lam, d_nu, d_kappa = _value_and_gradient(qmap, rho0, mult, eigen)
-            history.append(value)
-            if not np.isfinite(best_estimate) or value < best_estimate - 1e-6 * (1 + abs(best_estimate)):
-                best_estimate, stale = value, 0
-            else:
-                stale += 1
-            if stale >= patience or (time_limit is not None and time.perf_counter() - start > time_limit):
-                break
-            decay = 1.0 - step / iterations
-            mult.lam = np.maximum(mult.lam - opt["lam"].step(d_lam, decay), 0.0)
-            mult.nu = mult.nu - opt["nu"].step(d_nu, decay)
-            mult.kappa = np.maximum(mult.kappa - opt["kappa"].step(d_kappa, decay), 0.0)
-            if (step + 1) % check_every == 0:
-                checks.append(certify_multipliers(qmap, mult))
-                if checks[-1] < best_bound:
-                    best_bound, best = checks[-1], mult.copy()
-            if verbose and step % 100 == 0:
-                print(f"sdp-fo step {step}: f ≈ {value:.6g}, best rigorous {best_bound:.6g}")
-        optimised = time.perf_counter()
-        final = certify_multipliers(qmap, mult)
-        if final < best_bound:
-            best_bound, best = final, mult
-        status = Status.BOUND if np.isfinite(best_bound) else Status.ERROR
-        result = package(ir, self.name, status, best_bound, solver_value=best_estimate,
-                         message=f"{step + 1} steps", certificate=best)
-        result.stats.update(iterations=step + 1, optimise_time=optimised - start,
-                            certify_time=time.perf_counter() - optimised, eig="dense" if dense else "iterative",
-                            history=history, rigorous_checks=checks)
+        clock.check(mult)
+        point = None
+        if lp is not None and lp.x is not None:
+            middle, radius = 0.5 * (ir.lower + ir.upper), 0.5 * (ir.upper - ir.lower)
+            point = (lp.x[:ir.n] - middle) / np.where(radius > 0, radius, 1.0)
+        if method == "adam":
+            dense = eig == "dense" or (eig == "auto" and qmap.n + 1 <= DENSE_LIMIT)
+            mult, estimate, steps = _adam(qmap, mult, clock, iterations or 2000, lr, patience, dense,
+                                          check_every or (25 if dense else 100), verbose)
+            clock.check(mult)
+        else:
+            mult, estimate, steps = _low_rank(qmap, m_le, m_eq, mult if lp is not None else None, point, clock,
+                                              iterations or 500, rank, tol, verbose)
+        status = Status.BOUND if np.isfinite(clock.best_bound) else Status.ERROR
+        result = package(ir, self.name, status, clock.best_bound, solver_value=estimate,
+                         message=f"{method}: {steps} iterations", certificate=clock.best)
+        result.stats.update(method=method, iterations=steps, time=time.perf_counter() - clock.start,
+                            trace=clock.trace)
         return result
