@@ -96,14 +96,23 @@ def certify_multipliers(qmap: QuadMap, mult: Multipliers) -> float:
     return loosen_upper(bound)
 
 
+def lowest_pair(qmap: QuadMap, mult: Multipliers) -> tuple[float, np.ndarray]:
+    """An estimate of ``λ_min(diag κ − M)`` and its eigenvector (steers the optimiser only)."""
+    M, _ = lagrangian_matrix(qmap, mult.weights())
+    S = sp.csr_array(sp.diags_array(np.maximum(mult.kappa, 0.0)) - M)
+    values, vectors = _lowest(S, 1, S.shape[0] <= DENSE_LIMIT)
+    return float(values[0]), vectors[:, 0]
+
+
 def spread_kappa(qmap: QuadMap, mult: Multipliers, rounds: int = 4, floor: float = 0.01) -> Multipliers:
     """Raise ``κ`` until ``diag κ − M`` is (numerically) positive semidefinite, cheaply.
 
     With ``d`` the diagonal of the negative part of ``diag κ − M`` (plus ``floor`` times its
     maximum) and ``μ = λ_min(D^{-1/2} (diag κ − M) D^{-1/2}) < 0``, adding ``|μ| d`` to ``κ``
     makes the matrix PSD at the cost ``½ |μ| Σ d`` — far less than the uniform
-    ``½ (N + 1) |λ_min|`` when the negative eigenvectors are localised. A heuristic: the
-    result is certified by :func:`certify_multipliers` like any other point.
+    ``½ (N + 1) |λ_min|`` when the negative eigenvectors are localised (and not applied when
+    it is not cheaper). A heuristic: the result is certified by :func:`certify_multipliers`
+    like any other point.
     """
     M, _ = lagrangian_matrix(qmap, mult.weights())
     kappa = np.maximum(mult.kappa, 0.0).copy()
@@ -120,7 +129,7 @@ def spread_kappa(qmap: QuadMap, mult: Multipliers, rounds: int = 4, floor: float
         root = 1.0 / np.sqrt(d)
         scaled = S * np.outer(root, root) if dense else sp.csr_array(sp.diags_array(root) @ S @ sp.diags_array(root))
         mu = float(_lowest(scaled, 1, dense)[0][0])
-        if mu >= 0:
+        if mu >= 0 or -mu * d.sum() >= -values[0] * d.size:  # no cheaper than the uniform charge
             break
         kappa = kappa + (-mu) * (1.0 + 1e-6) * d
     return Multipliers(mult.lam, mult.nu, kappa)

@@ -26,6 +26,7 @@ from scipy.sparse.linalg import LinearOperator, lsmr
 from qcqp.backends.fo_certificate import Multipliers
 from qcqp.backends.lagrangian import QuadMap
 
+SIGMA_MAX = 10.0  # cap of the penalty parameter (rows are scaled to unit norm)
 ACTIVE = 1e-3  # a row is active at X when its scaled slack is below this
 DAMPING = 1e-6  # Tikhonov damping of the multiplier fit (relative to the unprojected gradients' size):
 #                  directions that stationarity cannot see stay where the guess put them
@@ -68,6 +69,14 @@ class AugmentedLagrangian:
         relative = self.scale[0] / self.scale
         return self.lam * relative[self.le], self.nu * relative[self.eq]
 
+    def escape(self, direction: np.ndarray, size: float = 0.1) -> None:
+        """Leave a saddle point: move ``X`` by ``size² ddᵀ`` along a negative eigenvector ``d`` of
+        the recovered ``diag κ − M`` (the Riemannian staircase's step), through the direction of
+        ``R^r`` the factor uses least so that ``V`` itself stays put."""
+        q = np.linalg.svd(self.factor(), full_matrices=True)[2][-1]
+        norms = np.linalg.norm(self.Z, axis=1)[:, None]
+        self.Z[:, :self.rank] += size * np.outer(direction[1:] / np.linalg.norm(direction), q) * norms
+
     def factor(self, Z: np.ndarray | None = None) -> np.ndarray:
         """``V`` with ``X = V Vᵀ``: row 0 is ``e₁``, row ``i`` is ``Z[i, :r] / ‖Z[i]‖``."""
         Z = self.Z if Z is None else Z
@@ -108,7 +117,7 @@ class AugmentedLagrangian:
         self.lam = np.maximum(self.lam + self.sigma * le, 0.0)
         self.nu = self.nu + self.sigma * eq
         if violation > 0.25 * self.infeasibility:
-            self.sigma = min(2.0 * self.sigma, 1e4)
+            self.sigma = min(2.0 * self.sigma, SIGMA_MAX)
         self.infeasibility = violation
         return float(p[0] * self.scale[0]), violation
 
@@ -125,7 +134,8 @@ def recover_multipliers(qmap: QuadMap, m_le: int, m_eq: int, V: np.ndarray,
     """
     p = qmap.lifted(V) / row_scales(qmap)
     norms2 = np.sum(V[1:] ** 2, axis=1)
-    unit = np.where((norms2 > 1.0 - ACTIVE)[:, None], V[1:] / np.sqrt(np.maximum(norms2, 1e-300))[:, None], 0.0)
+    on_ball = norms2 > 1.0 - ACTIVE
+    unit = np.where(on_ball[:, None], V[1:] / np.sqrt(np.maximum(norms2, 1e-300))[:, None], 0.0)
 
     def project(Y):  # remove each on-ball row's component along V[i] (that is κ̃_i's job)
         return Y - np.sum(Y * unit, axis=1)[:, None] * unit
@@ -157,6 +167,6 @@ def recover_multipliers(qmap: QuadMap, m_le: int, m_eq: int, V: np.ndarray,
         w[negative] = 0.0
         free = np.setdiff1d(free, negative)
     d_V = qmap.lifted_gradient(w, V)
-    kappa_tilde = np.where(unit[:, 0] != 0, np.sum(d_V * V[1:], axis=1) / (2.0 * np.maximum(norms2, 1e-300)), 0.0)
+    kappa_tilde = np.where(on_ball, np.sum(d_V * V[1:], axis=1) / (2.0 * np.maximum(norms2, 1e-300)), 0.0)
     kappa0 = max(float(qmap.gradient_hvp(w)[0] @ V[1:, 0]), 0.0)
     return Multipliers(-w[1:1 + m_le], -w[1 + m_le:], np.concatenate([[kappa0], 2.0 * np.maximum(kappa_tilde, 0.0)]))

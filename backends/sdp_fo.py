@@ -21,7 +21,7 @@ from scipy.sparse.linalg import LinearOperator, lobpcg
 
 from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
-from qcqp.backends.fo_certificate import Multipliers, certify_multipliers, lagrangian_matrix, spread_kappa
+from qcqp.backends.fo_certificate import Multipliers, certify_multipliers, lagrangian_matrix, lowest_pair, spread_kappa
 from qcqp.backends.highs import LPSolution, solve_linear_model
 from qcqp.backends.lagrangian import QuadMap, build_lagrangian
 from qcqp.backends.linear import build_linear_model
@@ -30,6 +30,7 @@ from qcqp.optim import Adam
 
 DENSE_LIMIT = 700
 STALL = 5  # low-rank: checks without a tol-sized improvement before stopping
+SADDLE = 1e-4  # low-rank: a recovered λ_min below −SADDLE (1 + max κ) means a saddle point: escape
 
 
 class _Eigen:
@@ -165,8 +166,10 @@ def _low_rank(qmap: QuadMap, m_le: int, m_eq: int, start: Multipliers | None, po
             since = time.perf_counter()
             before = clock.best_bound
             mult = recover_multipliers(qmap, m_le, m_eq, solver.factor(), solver.multipliers())
-            mult = spread_kappa(qmap, mult)
-            clock.check(mult)
+            lowest, direction = lowest_pair(qmap, mult)
+            if lowest < -SADDLE * (1.0 + np.max(mult.kappa)):
+                solver.escape(direction)
+            clock.check(spread_kappa(qmap, mult))
             spent = time.perf_counter() - since
             since = time.perf_counter()
             scale = tol * (1.0 + abs(clock.best_bound))

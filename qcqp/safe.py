@@ -110,7 +110,7 @@ def gershgorin_lower(S: sp.sparray) -> float:
 
 
 def lambda_min_lower_factored(S: sp.sparray, estimate: float, forming_error: float = 0.0,
-                              tries: int = 8) -> float:
+                              tries: int = 16) -> float:
     """A rigorous lower bound on ``λ_min(S)`` from a shifted sparse ``LDLᵀ`` — no dense matrix.
 
     If the computed factors of ``A = fl(S − σI)`` (QDLDL, fill-reducing order, no pivoting)
@@ -145,5 +145,5 @@ def lambda_min_lower_factored(S: sp.sparray, estimate: float, forming_error: flo
             backward = gamma * math.fsum(D * column_norms) * (1 + 2 * (n + 2) * EPS)
             shift_rounding = EPS * float(np.max(np.abs(A.diagonal())))
             return down(sigma - backward - shift_rounding - forming_error)
-        step *= 16.0
+        step *= 4.0
     return down(gershgorin_lower(S) - forming_error)
