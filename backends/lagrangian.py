@@ -68,26 +68,33 @@ class QuadMap:
 
         return g, hvp
 
-    def lifted(self, V: np.ndarray) -> np.ndarray:
-        """Every row at the lifted point ``X = V Vᵀ`` whose first row is ``V[0]`` (``X₀₀ = ‖V[0]‖²``)."""
+    def lifted(self, V: np.ndarray) -> tuple[np.ndarray, list]:
+        """Every row at the lifted point ``X = V Vᵀ`` whose first row is ``V[0]`` (``X₀₀ = ‖V[0]‖²``),
+        and each product's factors ``(L V[1:] + l V[0]ᵀ, R V[1:] + r V[0]ᵀ)`` for :meth:`lifted_gradient`."""
         u0, Us = V[0], V[1:]
         value = (self.A @ Us) @ u0 + self.a * (u0 @ u0)
-        for t in self.terms:
-            value = value + t.S @ np.sum((t.L @ Us + np.outer(t.l, u0)) * (t.R @ Us + np.outer(t.r, u0)), axis=1)
-        return value
-
-    def lifted_gradient(self, w: np.ndarray, V: np.ndarray) -> np.ndarray:
-        """``∂/∂V[1:]`` of ``wᵀρ(V Vᵀ)``: ``g V[0]ᵀ + H V[1:]`` (``g, H`` of ``wᵀρ``)."""
-        g, hvp = self.gradient_hvp(w)
-        return np.outer(g, V[0]) + hvp(V[1:])
-
-    def lifted_derivative(self, V: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        """Every row's derivative at ``X = V Vᵀ`` along ``V[1:] += t Y`` (the adjoint of
-        :meth:`lifted_gradient` in ``w``)."""
-        u0, Us = V[0], V[1:]
-        value = (self.A @ Y) @ u0
+        factors = []
         for t in self.terms:
             left, right = t.L @ Us + np.outer(t.l, u0), t.R @ Us + np.outer(t.r, u0)
+            value = value + t.S @ np.sum(left * right, axis=1)
+            factors.append((left, right))
+        return value, factors
+
+    def lifted_gradient(self, w: np.ndarray, V: np.ndarray, factors: list | None = None) -> np.ndarray:
+        """``∂/∂V[1:]`` of ``wᵀρ(V Vᵀ)`` (pass :meth:`lifted`'s factors at the same ``V`` to reuse them)."""
+        factors = factors if factors is not None else self.lifted(V)[1]
+        out = np.outer(self.A.T @ w, V[0])
+        for t, (left, right) in zip(self.terms, factors):
+            om = (t.S.T @ w)[:, None]
+            out += t.L.T @ (om * right) + t.R.T @ (om * left)
+        return out
+
+    def lifted_derivative(self, V: np.ndarray, Y: np.ndarray, factors: list | None = None) -> np.ndarray:
+        """Every row's derivative at ``X = V Vᵀ`` along ``V[1:] += t Y`` (the adjoint of
+        :meth:`lifted_gradient` in ``w``; ``factors`` as there)."""
+        factors = factors if factors is not None else self.lifted(V)[1]
+        value = (self.A @ Y) @ V[0]
+        for t, (left, right) in zip(self.terms, factors):
             value = value + t.S @ np.sum((t.L @ Y) * right + left * (t.R @ Y), axis=1)
         return value
 

@@ -28,6 +28,7 @@ from qcqp.backends.lagrangian import QuadMap
 
 SIGMA_MAX = 10.0  # cap of the penalty parameter (rows are scaled to unit norm)
 ACTIVE = 1e-3  # a row is active at X when its scaled slack is below this
+FIT_STEPS = 100  # LSMR iterations per round of the multiplier fit
 DAMPING = 1e-6  # Tikhonov damping of the multiplier fit (relative to the unprojected gradients' size):
 #                  directions that stationarity cannot see stay where the guess put them
 
@@ -87,12 +88,13 @@ class AugmentedLagrangian:
     def _objective(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         Z = z.reshape(self.Z.shape)
         V = self.factor(Z)
-        p = self.qmap.lifted(V) / self.scale
+        p, factors = self.qmap.lifted(V)
+        p = p / self.scale
         le, eq, sigma = p[self.le], p[self.eq], self.sigma
         lam = np.maximum(self.lam + sigma * le, 0.0)
         nu = self.nu + sigma * eq
         value = -p[0] + (lam @ lam - self.lam @ self.lam) / (2 * sigma) + self.nu @ eq + 0.5 * sigma * (eq @ eq)
-        d_V = -self.qmap.lifted_gradient(np.concatenate([[1.0], -lam, -nu]) / self.scale, V)
+        d_V = -self.qmap.lifted_gradient(np.concatenate([[1.0], -lam, -nu]) / self.scale, V, factors)
         norms = np.linalg.norm(Z, axis=1)[:, None]
         d_Z = np.zeros_like(Z)
         d_Z[:, :self.rank] = d_V
@@ -111,7 +113,7 @@ class AugmentedLagrangian:
         result = minimize(self._objective, self.Z.ravel(), jac=True, method="L-BFGS-B", callback=stop_at_deadline,
                           options={"maxiter": inner, "gtol": 1e-10, "ftol": 1e-15})
         self.Z = result.x.reshape(self.Z.shape)
-        p = self.qmap.lifted(self.factor()) / self.scale
+        p = self.qmap.lifted(self.factor())[0] / self.scale
         le, eq = p[self.le], p[self.eq]
         violation = max(float(np.max(le, initial=0.0)), float(np.max(np.abs(eq), initial=0.0)))
         self.lam = np.maximum(self.lam + self.sigma * le, 0.0)
@@ -132,7 +134,8 @@ def recover_multipliers(qmap: QuadMap, m_le: int, m_eq: int, V: np.ndarray,
     products, starting from ``guess``, with negative ``λ`` dropped and refitted (``rounds``).
     ``κ̃`` follows in closed form and ``κ₀`` from row 0.
     """
-    p = qmap.lifted(V) / row_scales(qmap)
+    p, factors = qmap.lifted(V)
+    p = p / row_scales(qmap)
     norms2 = np.sum(V[1:] ** 2, axis=1)
     on_ball = norms2 > 1.0 - ACTIVE
     unit = np.where(on_ball[:, None], V[1:] / np.sqrt(np.maximum(norms2, 1e-300))[:, None], 0.0)
@@ -150,23 +153,23 @@ def recover_multipliers(qmap: QuadMap, m_le: int, m_eq: int, V: np.ndarray,
         def matvec(x, free=free):
             u = np.zeros(qmap.rows)
             u[free] = np.ravel(x)
-            return project(qmap.lifted_gradient(u, V)).ravel()
+            return project(qmap.lifted_gradient(u, V, factors)).ravel()
 
         def rmatvec(y, free=free):
-            return qmap.lifted_derivative(V, project(np.reshape(y, (qmap.n, -1))))[free]
+            return qmap.lifted_derivative(V, project(np.reshape(y, (qmap.n, -1))), factors)[free]
 
         op = LinearOperator((V[1:].size, free.size), matvec=matvec, rmatvec=rmatvec, dtype=float)
-        residual = -project(qmap.lifted_gradient(w, V)).ravel()
+        residual = -project(qmap.lifted_gradient(w, V, factors)).ravel()
         probe = np.zeros(qmap.rows)
         probe[free] = np.random.default_rng(0).normal(size=free.size)
-        damp = DAMPING * np.linalg.norm(qmap.lifted_gradient(probe, V)) / max(np.linalg.norm(probe), 1e-300)
-        w[free] += lsmr(op, residual, damp=damp, atol=1e-14, btol=1e-14, maxiter=300)[0]
+        damp = DAMPING * np.linalg.norm(qmap.lifted_gradient(probe, V, factors)) / max(np.linalg.norm(probe), 1e-300)
+        w[free] += lsmr(op, residual, damp=damp, atol=1e-10, btol=1e-10, maxiter=FIT_STEPS)[0]
         negative = free[(free <= m_le) & (w[free] > 0)]  # λ_j = −w_j < 0
         if negative.size == 0:
             break
         w[negative] = 0.0
         free = np.setdiff1d(free, negative)
-    d_V = qmap.lifted_gradient(w, V)
+    d_V = qmap.lifted_gradient(w, V, factors)
     kappa_tilde = np.where(on_ball, np.sum(d_V * V[1:], axis=1) / (2.0 * np.maximum(norms2, 1e-300)), 0.0)
     kappa0 = max(float(qmap.gradient_hvp(w)[0] @ V[1:, 0]), 0.0)
     return Multipliers(-w[1:1 + m_le], -w[1 + m_le:], np.concatenate([[kappa0], 2.0 * np.maximum(kappa_tilde, 0.0)]))

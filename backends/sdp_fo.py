@@ -25,11 +25,11 @@ from qcqp.backends.fo_certificate import Multipliers, certify_multipliers, lagra
 from qcqp.backends.highs import LPSolution, solve_linear_model
 from qcqp.backends.lagrangian import QuadMap, build_lagrangian
 from qcqp.backends.linear import build_linear_model
-from qcqp.backends.low_rank import ACTIVE, AugmentedLagrangian, recover_multipliers
+from qcqp.backends.low_rank import AugmentedLagrangian, recover_multipliers
 from qcqp.optim import Adam
 
 DENSE_LIMIT = 700
-STALL = 5  # low-rank: checks without a tol-sized improvement before stopping
+STALL = 5  # low-rank: checks in a row without a tol-sized move of the bound or the primal before stopping
 SADDLE = 1e-4  # low-rank: a recovered λ_min below −SADDLE (1 + max κ) means a saddle point: escape
 
 
@@ -76,7 +76,7 @@ def _value_and_gradient(qmap: QuadMap, rho0: np.ndarray, mult: Multipliers, eige
     d_kappa = 0.5 * active
     if lam_min < 0:
         count = active.sum()
-        d_w += count * (qmap.lifted(u[:, None]) - rho0 * u[0] ** 2)
+        d_w += count * (qmap.lifted(u[:, None])[0] - rho0 * u[0] ** 2)
         d_kappa -= 0.5 * count * u**2
     m_le = mult.lam.size
     return value, -d_w[1:1 + m_le], -d_w[1 + m_le:], d_kappa
@@ -152,17 +152,19 @@ def _adam(qmap: QuadMap, mult: Multipliers, clock: _Clock, iterations: int, lr: 
 def _low_rank(qmap: QuadMap, m_le: int, m_eq: int, start: Multipliers | None, point: np.ndarray | None,
               clock: _Clock, iterations: int, rank: int, tol: float, verbose: bool) -> tuple[Multipliers, float, int]:
     """Burer–Monteiro augmented Lagrangian; multipliers recovered from the factor, ``κ`` spread
-    and certified whenever the primal is nearly feasible, at most a third of the time.
+    and certified at most a third of the time; a saddle point is left along the recovered
+    dual's negative eigenvector.
 
     Stops when the best rigorous bound is within ``tol`` (relative) of the primal value, or
-    after ``STALL`` checks in a row that improved it by less than that.
+    after ``STALL`` checks in a row in which neither it nor the primal value moved by that.
     """
     solver = AugmentedLagrangian(qmap, m_le, m_eq, rank, point, start)
     primal, mult, step, spent, since, stalled = -np.inf, start, 0, 0.0, time.perf_counter(), 0
+    previous = -np.inf
     for step in range(iterations):
         primal, violation = solver.step(deadline=None if clock.deadline is None else clock.deadline - spent)
         last = step == iterations - 1 or clock.expired()
-        if (violation <= ACTIVE and time.perf_counter() - since >= 2.0 * spent) or last:
+        if time.perf_counter() - since >= 2.0 * spent or last:
             since = time.perf_counter()
             before = clock.best_bound
             mult = recover_multipliers(qmap, m_le, m_eq, solver.factor(), solver.multipliers())
@@ -173,7 +175,8 @@ def _low_rank(qmap: QuadMap, m_le: int, m_eq: int, start: Multipliers | None, po
             spent = time.perf_counter() - since
             since = time.perf_counter()
             scale = tol * (1.0 + abs(clock.best_bound))
-            stalled = stalled + 1 if before - clock.best_bound < scale else 0
+            steady = before - clock.best_bound < scale and abs(primal - previous) < scale
+            stalled, previous = (stalled + 1 if steady else 0), primal
             if verbose:
                 print(f"sdp-fo outer {step}: primal {primal:.6g}, violation {violation:.1e}, "
                       f"best rigorous {clock.best_bound:.6g}")
@@ -237,7 +240,7 @@ class SDPFO(Backend):
             relaxation is proven empty (its verified Farkas certificate); ``"zero"``: from zero.
         rank, tol
             ``low-rank``: columns of the factor; it stops when the rigorous bound is within
-            ``tol`` (relative) of the primal value or has improved by less than that in five
+            ``tol`` (relative) of the primal value, or when neither has moved by that in five
             checks in a row.
         lr, patience, eig, check_every
             ``adam``: step size relative to the multipliers' scale; steps without a 1e-6

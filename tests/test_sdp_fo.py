@@ -75,7 +75,7 @@ def test_low_rank_reaches_the_shor_optimum(sizes):
     p = network_problem(sizes=sizes)
     shor = p.solve(backend="sdp", solver="ipm").solver_value
     fo = p.solve(backend="sdp-fo", tol=1e-6)
-    assert fo.bound <= shor + 1e-9 * (1 + abs(shor))  # a lower bound of the minimum
+    assert fo.bound <= shor + 1e-7 * (1 + abs(shor))  # a lower bound of the minimum (ipm's value: ~1e-8)
     assert fo.bound >= shor - 1e-3 * (1 + abs(shor))
     seconds, bounds = zip(*fo.stats["trace"])  # the any-time record: the best checkpoint is reported
     assert fo.stats["method"] == "low-rank" and list(seconds) == sorted(seconds) and -min(bounds) == fo.bound
