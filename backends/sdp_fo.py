@@ -30,7 +30,7 @@ from qcqp.optim import Adam
 
 DENSE_LIMIT = 700
 STALL = 5  # low-rank: checks in a row without a tol-sized move of the bound or the primal before stopping
-SADDLE = 1e-4  # low-rank: a recovered λ_min below −SADDLE (1 + max κ) means a saddle point: escape
+SADDLE = 1e-4  # low-rank: a nearly feasible primal whose recovered λ_min is below −SADDLE (1 + max κ) is a saddle
 
 
 class _Eigen:
@@ -169,7 +169,7 @@ def _low_rank(qmap: QuadMap, m_le: int, m_eq: int, start: Multipliers | None, po
             before = clock.best_bound
             mult = recover_multipliers(qmap, m_le, m_eq, solver.factor(), solver.multipliers())
             lowest, direction = lowest_pair(qmap, mult)
-            if lowest < -SADDLE * (1.0 + np.max(mult.kappa)):
+            if violation <= SADDLE and lowest < -SADDLE * (1.0 + np.max(mult.kappa)):
                 solver.escape(direction)
             clock.check(spread_kappa(qmap, mult))
             spent = time.perf_counter() - since
@@ -277,5 +277,5 @@ class SDPFO(Backend):
         result = package(ir, self.name, status, clock.best_bound, solver_value=estimate,
                          message=f"{method}: {steps} iterations", certificate=clock.best)
         result.stats.update(method=method, iterations=steps, time=time.perf_counter() - clock.start,
-                            trace=clock.trace)
+                            trace=[(seconds, ir.user_value(bound)) for seconds, bound in clock.trace])
         return result
