@@ -1,12 +1,15 @@
-"""``sdp-fo``: the first-order dual of the Shor SDP (SDP-FO, Dathathri et al. 2020).
+"""``sdp-fo``: the Shor bound without the Shor matrix (SDP-FO, Dathathri et al. 2020, made to converge).
 
 With the Lagrangian ``c + gᵀs + ½ sᵀHs`` over ``s ∈ [−1, 1]^N`` (multipliers ``λ >= 0``
 for ``<=`` rows, free ``ν`` for ``==`` rows) and ``M = [[0, gᵀ], [g, H]]``, every ``κ >= 0``
-gives the bound ``f = c + ½ Σ_i [κ_i − λ⁻_min(diag κ − M)]⁺``. We minimise ``f`` by
-projected Adam, with ``λ_min`` from a dense ``eigh`` (small ``N``) or warm-started
-LOBPCG on matrix-vector products (large ``N``). The *reported* bound re-evaluates the
-best iterates with a rigorous lower bound on ``λ_min`` (:func:`certify_multipliers`);
-an iterative eigenvalue, which lies above ``λ_min``, never enters it.
+gives the bound ``f = c + ½ Σ_i [κ_i − λ⁻_min(diag κ − M)]⁺``. Two optimisers propose
+multipliers: ``low-rank`` (default) solves the primal as a Burer–Monteiro factor by an
+augmented Lagrangian and recovers the multipliers from it (:mod:`qcqp.backends.low_rank`);
+``adam`` minimises ``f`` directly by projected Adam (the original SDP-FO), with ``λ_min``
+from a dense ``eigh`` (small ``N``) or warm-started LOBPCG (large ``N``). Both are matrix-free.
+The *reported* bound re-evaluates the best proposals with a rigorous lower bound on
+``λ_min`` (:func:`~qcqp.backends.fo_certificate.certify_multipliers`); an iterative
+eigenvalue, which lies above ``λ_min``, never enters it.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ in a fresh process (peak memory is its own). Prints one table row per problem �
 at which the rigorous bound first came within 0.01 and within 1 % of the Shor value — and
 writes every trace to ``--out`` (JSON) and the convergence plot ``--plot``.
 
-Usage: ``python benchmarks/sdp_fo.py [--problems …] [--time-limit 60] [--out sdp_fo.json]
-[--plot docs/figures/sdp_fo_convergence.png]``
+Usage: ``python benchmarks/sdp_fo.py [--problems …] [--scale] [--time-limit 60] [--out sdp_fo.json]
+[--plot docs/figures/sdp_fo_convergence.png] [--from-json sdp_fo.json]``
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ def plot(rows: list[dict], path: Path) -> None:
     for ax, r in zip(axes[0], shown):
         for method, style in (("low-rank", "-"), ("adam", "--")):
             trace = r.get(method, {}) or {}
-            points = [(s, max(abs(b - r["shor"]["bound"]), 1e-7)) for s, b in trace.get("trace", [])]
+            gaps = np.minimum.accumulate([abs(b - r["shor"]["bound"]) for _, b in trace.get("trace", [])])
+            points = [(s, max(gap, 1e-7)) for (s, _), gap in zip(trace.get("trace", []), gaps)]  # best so far
             if points:
                 ax.step(*zip(*points), style, where="post", label=f"sdp-fo {method}")
         ax.axvline(r["shor"]["seconds"], color="grey", lw=0.8, label="interior point done")
@@ -121,6 +122,7 @@ def main() -> None:
     parser.add_argument("--no-shor", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("sdp_fo.json"))
     parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--from-json", type=Path, default=None, help="re-print and re-plot a saved --out file")
     args = parser.parse_args()
     problems = args.problems + (SCALE if args.scale else [])
     print(f"machine: {platform.machine()}, python {platform.python_version()}; sdp-fo time limit "
@@ -128,14 +130,18 @@ def main() -> None:
     print("| problem | N | Shor (ipm) | ipm s | low-rank bound | its gap | s to 0.01 | s to 1 % | low-rank s "
           "| adam bound | adam s | peak MB (low-rank) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    saved = json.loads(args.from_json.read_text()) if args.from_json else None
     rows = []
-    for problem in problems:
-        shor_only = problem in SCALE or args.no_shor
-        row = {"problem": problem, "shor": None if shor_only else
-               run(problem, "sdp", {"solver": "ipm"}, args.shor_timeout)}
-        budget = args.time_limit * 3 + 120
-        row["low-rank"] = run(problem, "sdp-fo", {"method": "low-rank", "time_limit": args.time_limit}, budget)
-        row["adam"] = run(problem, "sdp-fo", {"method": "adam", "time_limit": args.time_limit}, budget)
+    for problem in [row["problem"] for row in saved] if saved else problems:
+        if saved:
+            row = next(r for r in saved if r["problem"] == problem)
+        else:
+            shor_only = problem in SCALE or args.no_shor
+            row = {"problem": problem, "shor": None if shor_only else
+                   run(problem, "sdp", {"solver": "ipm"}, args.shor_timeout)}
+            budget = args.time_limit * 3 + 120
+            row["low-rank"] = run(problem, "sdp-fo", {"method": "low-rank", "time_limit": args.time_limit}, budget)
+            row["adam"] = run(problem, "sdp-fo", {"method": "adam", "time_limit": args.time_limit}, budget)
         rows.append(row)
         fo, adam, shor = row["low-rank"] or {}, row["adam"] or {}, row["shor"]
         target = shor["bound"] if shor else None
@@ -146,7 +152,8 @@ def main() -> None:
               f"{cell(shor['seconds']) if shor else '–'} | {fo.get('bound', float('nan')):+.6f} | {gap} | "
               f"{cell(near)} | {cell(close)} | {cell(fo.get('seconds'))} | {adam.get('bound', float('nan')):+.6f} | "
               f"{cell(adam.get('seconds'))} | {fo.get('peak_mb', float('nan')):.0f} |", flush=True)
-        args.out.write_text(json.dumps(rows, indent=1))
+        if not saved:
+            args.out.write_text(json.dumps(rows, indent=1))
     if args.plot:
         plot(rows, args.plot)
 

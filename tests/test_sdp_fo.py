@@ -120,3 +120,4 @@ def test_recovered_certificate_is_reverifiable():
 def test_bad_options_raise(options, message):
     with pytest.raises(qcqp.InputError, match=message):
         network_problem().solve(backend="sdp-fo", **options)
+
