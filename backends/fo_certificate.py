@@ -22,7 +22,7 @@ from qcqp.backends.lagrangian import QuadMap
 from qcqp.safe import EPS, lambda_min_lower, lambda_min_lower_factored, loosen_upper
 
 DENSE_LIMIT = 2000  # up to this size eigenvalues are dense; above, LOBPCG and a verified LDLᵀ
-NEGATIVE_PAIRS = 30  # the lowest eigenpairs spread_kappa looks at
+NEGATIVE_PAIRS = (30, 10)  # the lowest eigenpairs spread_kappa looks at (dense, LOBPCG)
 
 
 @dataclass
@@ -55,16 +55,15 @@ def lagrangian_matrix(qmap: QuadMap, w: np.ndarray) -> tuple[sp.csr_array, sp.cs
     return bordered(g, H), bordered(g_abs, H_abs)
 
 
-def _lowest(S, k: int, dense: bool, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _lowest(S, k: int, dense: bool, maxiter: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` lowest eigenpairs of ``S`` (estimates): dense ``eigh`` or LOBPCG."""
     k = min(k, S.shape[0])
     if dense:
         return la.eigh(S.toarray() if sp.issparse(S) else S, subset_by_index=[0, k - 1])
-    X = start if start is not None and start.shape == (S.shape[0], k) else \
-        np.random.default_rng(0).normal(size=(S.shape[0], k))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an unconverged pair only loosens the repair
-        return lobpcg(S, X, largest=False, maxiter=200, tol=1e-9)
+        return lobpcg(S, np.random.default_rng(0).normal(size=(S.shape[0], k)), largest=False, maxiter=maxiter,
+                      tol=1e-9)
 
 
 def certify_multipliers(qmap: QuadMap, mult: Multipliers) -> float:
@@ -88,8 +87,9 @@ def certify_multipliers(qmap: QuadMap, mult: Multipliers) -> float:
     if S.shape[0] <= DENSE_LIMIT:
         lam = lambda_min_lower(S, forming)
     else:
-        estimate = float(_lowest(S, 1, dense=False)[0][0])
-        lam = lambda_min_lower_factored(S, estimate, forming)
+        values, vectors = _lowest(S, 1, dense=False)  # some eigenvalue lies within the residual of the estimate
+        residual = float(np.linalg.norm(S @ vectors[:, 0] - values[0] * vectors[:, 0]))
+        lam = lambda_min_lower_factored(S, float(values[0]) - 2.0 * residual, forming)
     lam_neg = min(lam, 0.0)
     tail = math.fsum(np.maximum(mult.kappa - lam_neg, 0.0))
     bound = c + c_error + 0.5 * tail * (1 + 4 * EPS * (mult.kappa.size + 2))
@@ -120,7 +120,7 @@ def spread_kappa(qmap: QuadMap, mult: Multipliers, rounds: int = 4, floor: float
     Md = M.toarray() if dense else M
     for _ in range(rounds):
         S = np.diag(kappa) - Md if dense else sp.csr_array(sp.diags_array(kappa) - M)
-        values, vectors = _lowest(S, NEGATIVE_PAIRS, dense)
+        values, vectors = _lowest(S, NEGATIVE_PAIRS[0] if dense else NEGATIVE_PAIRS[1], dense, maxiter=60)
         negative = values < 0
         if not negative.any():
             break
@@ -128,7 +128,7 @@ def spread_kappa(qmap: QuadMap, mult: Multipliers, rounds: int = 4, floor: float
         d = d + floor * d.max()
         root = 1.0 / np.sqrt(d)
         scaled = S * np.outer(root, root) if dense else sp.csr_array(sp.diags_array(root) @ S @ sp.diags_array(root))
-        mu = float(_lowest(scaled, 1, dense)[0][0])
+        mu = float(_lowest(scaled, 1, dense, maxiter=60)[0][0])
         if mu >= 0 or -mu * d.sum() >= -values[0] * d.size:  # no cheaper than the uniform charge
             break
         kappa = kappa + (-mu) * (1.0 + 1e-6) * d
