@@ -50,7 +50,9 @@ def lagrangian_matrix(qmap: QuadMap, w: np.ndarray) -> tuple[sp.csr_array, sp.cs
     H, H_abs = qmap.hessian(w)
 
     def bordered(column, block):
-        return sp.csr_array(sp.block_array([[None, column[None, :]], [column[:, None], block]]))
+        matrix = sp.csr_array(sp.block_array([[None, column[None, :]], [column[:, None], block]]))
+        matrix.sum_duplicates()  # one stored value per entry: the forming error sums their squares
+        return matrix
 
     return bordered(g, H), bordered(g_abs, H_abs)
 
