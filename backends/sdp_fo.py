@@ -31,7 +31,7 @@ from qcqp.backends.linear import build_linear_model
 from qcqp.backends.low_rank import AugmentedLagrangian, recover_multipliers
 from qcqp.optim import Adam
 
-DENSE_LIMIT = 700
+ADAM_DENSE_LIMIT = 700  # adam: dense eigenvalues in the loop up to this size, LOBPCG above
 STALL = 5  # low-rank: checks in a row without a tol-sized move of the bound or the primal before stopping
 SADDLE = 1e-4  # low-rank: a nearly feasible primal whose recovered λ_min is below −SADDLE (1 + max κ) is a saddle
 
@@ -269,7 +269,7 @@ class SDPFO(Backend):
             middle, radius = 0.5 * (ir.lower + ir.upper), 0.5 * (ir.upper - ir.lower)
             point = (lp.x[:ir.n] - middle) / np.where(radius > 0, radius, 1.0)
         if method == "adam":
-            dense = eig == "dense" or (eig == "auto" and qmap.n + 1 <= DENSE_LIMIT)
+            dense = eig == "dense" or (eig == "auto" and qmap.n + 1 <= ADAM_DENSE_LIMIT)
             mult, estimate, steps = _adam(qmap, mult, clock, iterations or 2000, lr, patience, dense,
                                           check_every or (25 if dense else 100), verbose)
             clock.check(mult)
