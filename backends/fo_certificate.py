@@ -40,21 +40,17 @@ class Multipliers:
         return Multipliers(self.lam.copy(), self.nu.copy(), self.kappa.copy())
 
 
-def lagrangian_matrix(qmap: QuadMap, w: np.ndarray) -> tuple[sp.csr_array, sp.csr_array]:
-    """``M = [[0, gᵀ], [g, H]]`` of ``wᵀρ`` (sparse) and the same sums in absolute values."""
-    g, _ = qmap.gradient_hvp(w)
-    g_abs = abs(qmap.A).T @ np.abs(w)
+def lagrangian_matrix(qmap: QuadMap, w: np.ndarray, absolute: bool = False) -> sp.csr_array:
+    """``M = [[0, gᵀ], [g, H]]`` of ``wᵀρ`` (sparse); ``absolute``: the same sums over absolute values."""
+    magnitude = np.abs if absolute else (lambda x: x)
+    g = (abs(qmap.A) if absolute else qmap.A).T @ magnitude(w)
     for t in qmap.terms:
-        om = np.abs(t.S.T @ w)
-        g_abs = g_abs + abs(t.L).T @ (om * np.abs(t.r)) + abs(t.R).T @ (om * np.abs(t.l))
-    H, H_abs = qmap.hessian(w)
-
-    def bordered(column, block):
-        matrix = sp.csr_array(sp.block_array([[None, column[None, :]], [column[:, None], block]]))
-        matrix.sum_duplicates()  # one stored value per entry: the forming error sums their squares
-        return matrix
-
-    return bordered(g, H), bordered(g_abs, H_abs)
+        om = magnitude(t.S.T @ w)
+        L, R = (abs(t.L), abs(t.R)) if absolute else (t.L, t.R)
+        g = g + L.T @ (om * magnitude(t.r)) + R.T @ (om * magnitude(t.l))
+    M = sp.csr_array(sp.block_array([[None, g[None, :]], [g[:, None], qmap.hessian(w, absolute)]]))
+    M.sum_duplicates()  # one stored value per entry: the forming error sums their squares
+    return M
 
 
 def _lowest(S, k: int, dense: bool, maxiter: int = 200) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +78,7 @@ def certify_multipliers(qmap: QuadMap, mult: Multipliers) -> float:
     rho0, rho0_abs = qmap.at_center()
     c = math.fsum(w * rho0)
     c_error = 4.0 * (w.size + 2) * EPS * float(np.abs(w) @ rho0_abs) + 4.0 * EPS * abs(c)
-    M, M_abs = lagrangian_matrix(qmap, w)
+    M, M_abs = lagrangian_matrix(qmap, w), lagrangian_matrix(qmap, w, absolute=True)
     terms = 2.0 * (max(len(qmap.terms), 1) + qmap.rows + 2)
     forming = 2.0 * terms * EPS * float(np.sqrt(np.sum(M_abs.data**2)))
     S = sp.csr_array(sp.diags_array(mult.kappa) - M)
@@ -100,7 +96,7 @@ def certify_multipliers(qmap: QuadMap, mult: Multipliers) -> float:
 
 def lowest_pair(qmap: QuadMap, mult: Multipliers) -> tuple[float, np.ndarray]:
     """An estimate of ``λ_min(diag κ − M)`` and its eigenvector (steers the optimiser only)."""
-    M, _ = lagrangian_matrix(qmap, mult.weights())
+    M = lagrangian_matrix(qmap, mult.weights())
     S = sp.csr_array(sp.diags_array(np.maximum(mult.kappa, 0.0)) - M)
     values, vectors = _lowest(S, 1, S.shape[0] <= DENSE_LIMIT)
     return float(values[0]), vectors[:, 0]
@@ -116,7 +112,7 @@ def spread_kappa(qmap: QuadMap, mult: Multipliers, rounds: int = 4, floor: float
     it is not cheaper). A heuristic: the result is certified by :func:`certify_multipliers`
     like any other point.
     """
-    M, _ = lagrangian_matrix(qmap, mult.weights())
+    M = lagrangian_matrix(qmap, mult.weights())
     kappa = np.maximum(mult.kappa, 0.0).copy()
     dense = M.shape[0] <= DENSE_LIMIT
     Md = M.toarray() if dense else M

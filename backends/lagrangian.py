@@ -98,17 +98,16 @@ class QuadMap:
             value = value + t.S @ np.sum((t.L @ Y) * right + left * (t.R @ Y), axis=1)
         return value
 
-    def hessian(self, w: np.ndarray) -> tuple[sp.csr_array, sp.csr_array]:
-        """``H`` of ``wᵀρ`` (sparse) and the same sum taken in absolute values (rounding analysis)."""
+    def hessian(self, w: np.ndarray, absolute: bool = False) -> sp.csr_array:
+        """``H`` of ``wᵀρ`` (sparse); ``absolute``: the same sum over every factor's absolute value
+        (the magnitudes the rounding analysis charges)."""
         H = sp.csr_array((self.n, self.n))
-        H_abs = sp.csr_array((self.n, self.n))
         for t in self.terms:
             om = t.S.T @ w
-            half = t.L.T @ sp.diags_array(om) @ t.R
-            half_abs = abs(t.L).T @ sp.diags_array(np.abs(om)) @ abs(t.R)
+            L, R, om = (abs(t.L), abs(t.R), np.abs(om)) if absolute else (t.L, t.R, om)
+            half = L.T @ sp.diags_array(om) @ R
             H = H + half + half.T
-            H_abs = H_abs + half_abs + half_abs.T
-        return sp.csr_array(H), sp.csr_array(H_abs)
+        return sp.csr_array(H)
 
 
 def _normalise(expr: Affine | Quadratic, m: np.ndarray, r: np.ndarray, n: int):

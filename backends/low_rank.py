@@ -125,17 +125,18 @@ class AugmentedLagrangian:
 
 
 def recover_multipliers(qmap: QuadMap, m_le: int, m_eq: int, V: np.ndarray,
-                        guess: tuple[np.ndarray, np.ndarray] | None = None, rounds: int = 3) -> Multipliers:
+                        guess: tuple[np.ndarray, np.ndarray] | None = None, scale: np.ndarray | None = None,
+                        rounds: int = 3) -> Multipliers:
     """The dual point that best satisfies stationarity at the factor ``V`` (a least-squares fit).
 
     Stationarity of ``ρ₀ − Σ λ_j ρ_j − Σ ν_j ρ_j − Σ κ̃_i X_ii`` in ``V[1:]`` is linear in the
     multipliers. ``κ̃_i`` is eliminated row by row (the residual's component along ``V[i]``);
     the ``λ`` of rows active at ``X`` and the ``ν`` are then fitted by LSMR on matrix-free
     products, starting from ``guess``, with negative ``λ`` dropped and refitted (``rounds``).
-    ``κ̃`` follows in closed form and ``κ₀`` from row 0.
+    ``κ̃`` follows in closed form and ``κ₀`` from row 0. ``scale``: :func:`row_scales`, if known.
     """
     p, factors = qmap.lifted(V)
-    p = p / row_scales(qmap)
+    p = p / (row_scales(qmap) if scale is None else scale)
     norms2 = np.sum(V[1:] ** 2, axis=1)
     on_ball = norms2 > 1.0 - ACTIVE
     unit = np.where(on_ball[:, None], V[1:] / np.sqrt(np.maximum(norms2, 1e-300))[:, None], 0.0)

@@ -45,7 +45,7 @@ class _Eigen:
 
     def __call__(self, w: np.ndarray, kappa: np.ndarray) -> tuple[float, np.ndarray]:
         if self.dense:
-            M = lagrangian_matrix(self.qmap, w)[0].toarray()
+            M = lagrangian_matrix(self.qmap, w).toarray()
             vals, vecs = la.eigh(np.diag(kappa) - M, subset_by_index=[0, 0])
             return float(vals[0]), vecs[:, 0]
         g, hvp = self.qmap.gradient_hvp(w)
@@ -107,7 +107,7 @@ def _initial(qmap: QuadMap, ir: IR, lp: LPSolution | None, m_le: int, m_eq: int)
     equal to the LP's."""
     mult = _lp_multipliers(ir, lp, m_le, m_eq) if lp is not None else None
     mult = mult or Multipliers(np.zeros(m_le), np.zeros(m_eq), np.zeros(qmap.n + 1))
-    M = lagrangian_matrix(qmap, mult.weights())[0]
+    M = lagrangian_matrix(qmap, mult.weights())
     diagonal = M.diagonal()
     off_diagonal = abs(M) @ np.ones(M.shape[0]) - np.abs(diagonal)
     mult.kappa = np.maximum(diagonal + off_diagonal, 0.0)
@@ -170,10 +170,11 @@ def _low_rank(qmap: QuadMap, m_le: int, m_eq: int, start: Multipliers | None, po
         if time.perf_counter() - since >= 2.0 * spent or last:
             since = time.perf_counter()
             before = clock.best_bound
-            mult = recover_multipliers(qmap, m_le, m_eq, solver.factor(), solver.multipliers())
-            lowest, direction = lowest_pair(qmap, mult)
-            if violation <= SADDLE and lowest < -SADDLE * (1.0 + np.max(mult.kappa)):
-                solver.escape(direction)
+            mult = recover_multipliers(qmap, m_le, m_eq, solver.factor(), solver.multipliers(), solver.scale)
+            if violation <= SADDLE:  # only a nearly feasible primal can be a saddle point
+                lowest, direction = lowest_pair(qmap, mult)
+                if lowest < -SADDLE * (1.0 + np.max(mult.kappa)):
+                    solver.escape(direction)
             clock.check(spread_kappa(qmap, mult))
             spent = time.perf_counter() - since
             since = time.perf_counter()

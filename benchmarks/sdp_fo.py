@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 from child import run_in_child
-from sdp_solvers import SHARED, hardest_target, margin_problem
 from sdp_solvers import build as build_solver_problem
+from sdp_solvers import margin_problem
 
 UNDECIDED = ["prop_0_0.03", "prop_1_0.03", "prop_3_0.03", "prop_5_0.03", "prop_9_0.03", "prop_13_0.03",
              "prop_0_0.05", "prop_6_0.05"]  # neither lp nor the Adam sdp-fo decided these (20 s table)
@@ -35,17 +35,8 @@ SCALE = ["mnistfc:256x4:prop_0_0.03", "mnistfc:256x6:prop_0_0.03", "random:784-1
 
 
 def build(problem: str):
-    """A ``qcqp.Problem`` from the names above (``net:``/``maxcut:``/``boxqp:`` as in sdp_solvers.py)."""
+    """A ``qcqp.Problem`` from the names above (``net:``/``mnistfc:``/``maxcut:``/``boxqp:`` as in sdp_solvers.py)."""
     kind, _, spec = problem.partition(":")
-    if kind == "mnistfc":
-        from qcqp.frontends.loaders import load_network
-        from qcqp.frontends.specs import load_vnnlib
-
-        net_name, prop_name = spec.split(":")
-        net = load_network(SHARED / "mnistfc" / f"mnist-net_{net_name}.onnx")
-        prop = load_vnnlib(SHARED / "mnistfc" / f"{prop_name}.vnnlib", net.input_size, net.output_size)
-        a, b = hardest_target(net, prop)
-        return margin_problem(net, prop.box, a, b)
     if kind == "random":
         from qcqp.frontends.network import Network
         from qcqp.frontends.specs import linf_ball

@@ -85,8 +85,8 @@ def hardest_target(net, prop):
 
 
 def build(problem: str):
-    """``net:SIZES[@EPS]`` (default ε 0.1), ``maxcut:grid-K|cycle-K``, ``boxqp:NAME``, ``mnistfc:PROP``."""
-    kind, spec = problem.split(":")
+    """``net:SIZES[@EPS]`` (default ε 0.1), ``maxcut:grid-K|cycle-K``, ``boxqp:NAME``, ``mnistfc:[NET:]PROP``."""
+    kind, _, spec = problem.partition(":")
     if kind == "net":
         from qcqp.app.dataset import digits_instances
 
@@ -102,8 +102,9 @@ def build(problem: str):
     from qcqp.frontends.loaders import load_network
     from qcqp.frontends.specs import load_vnnlib
 
-    net = load_network(SHARED / "mnistfc" / "mnist-net_256x2.onnx")
-    prop = load_vnnlib(SHARED / "mnistfc" / f"{spec}.vnnlib", net.input_size, net.output_size)
+    net_name, _, prop_name = spec.rpartition(":")  # mnistfc:PROP (256x2) or mnistfc:NET:PROP
+    net = load_network(SHARED / "mnistfc" / f"mnist-net_{net_name or '256x2'}.onnx")
+    prop = load_vnnlib(SHARED / "mnistfc" / f"{prop_name}.vnnlib", net.input_size, net.output_size)
     a, b = hardest_target(net, prop)
     return margin_problem(net, prop.box, a, b)
 
