@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="continue an interrupted run from its journal (<out>.journal.jsonl)")
     cert.add_argument("--quiet", action="store_true", help="no progress bar")
     solve = sub.add_parser("solve", help="bound, best feasible point and gap for a problem file")
-    solve.add_argument("file", help=f"problem file ({', '.join(PROBLEM_FORMATS)}: BoxQP)")
+    solve.add_argument("file", help=f"problem file ({', '.join(PROBLEM_FORMATS)}: BoxQP, QPLIB)")
     solve.add_argument("--backend", default="sdp", help=f"one of {', '.join(BACKENDS.names())} (default sdp)")
     solve.add_argument("--solver", help="SDP solver for --backend sdp (default auto; see `qcqp backends`)")
     solve.add_argument("--relaxation", help="the sdp relaxation family: shor, auto (default), rlt, triangle, "

@@ -78,7 +78,8 @@ class SDP(Backend):
         if cut_rounds < 0:
             raise InputError("cut_rounds must be >= 0")
         ir = relaxation.ir
-        form = build_shor(ir, mccormick=False) if family == "shor" else relaxation.form
+        # RLT separation finds the McCormick rows of ``auto`` itself, only those that bind
+        form = build_shor(ir, mccormick=False) if family in ("shor", "rlt") else relaxation.form
         name = choose_solver(form) if solver == "auto" else solver
         adapter = SDP_SOLVERS.get(name)
         if not adapter.available():
@@ -148,4 +149,4 @@ def linear_rows(ir: IR, limit: int = 10**6) -> tuple[np.ndarray, np.ndarray] | N
 
 
 FAMILIES = ("shor", "auto", *CUT_FAMILIES)
-CUTS_PER_ROUND = 2  # separated rows added per round, per row of P
+CUTS_PER_ROUND = 5  # separated rows added per round, per row of P

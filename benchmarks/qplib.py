@@ -74,8 +74,8 @@ def main() -> None:
                 result = problem.solve("sdp", time_limit=args.time_limit)
                 value = "—" if result.value is None else f"{result.value:.8g}"
                 cells = [f"{result.bound:.8g}", value, f"{time.perf_counter() - start:.1f}"]
-            except InputError as error:
-                cells = [str(error).split(";")[-1].strip(), "—", "—"]
+            except InputError as error:  # free variables: sdp needs bounds on every one
+                cells = [str(error).split(";")[-1].split("(")[0].strip(), "—", "—"]
         print(f"| {path.stem} | {kind} | {ir.variables[0].size} ({ir.n}) | {best.get(path.stem, '—')} | {there} | "
               f"{violation} | " + " | ".join(cells) + " |", flush=True)
 

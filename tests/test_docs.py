@@ -5,7 +5,7 @@ starts with ``qcqp`` runs through the CLI's ``main`` (exit code 0 expected); ins
 lines are what CI itself runs. Commands run in a sandbox folder holding the files the docs
 name: ``model.onnx`` and ``mnist-net_256x2.onnx`` (the VNN-COMP look-alike fixture),
 ``prop_0_0.03.vnnlib`` (its property), ``X.npy`` / ``y.npy`` (three digits test points),
-``spar020-100-1.in`` (a BoxQP instance).
+``spar020-100-1.in`` (a BoxQP instance), ``tiny_qcq.qplib`` (a QPLIB file).
 ``--dataset`` runs are cut to 5 points (``--limit 5``) and ``qcqp train`` to 20 steps to keep the
 suite fast (the slow tests run the training commands in full); synopses with
 placeholders live in ```text blocks, which are not run.
@@ -42,6 +42,7 @@ def sandbox(tmp_path, monkeypatch):
     shutil.copy(FIXTURES / "digits_vnncomp.onnx", tmp_path / "mnist-net_256x2.onnx")
     shutil.copy(FIXTURES / "prop_0_0.05.vnnlib", tmp_path / "prop_0_0.03.vnnlib")
     shutil.copy(FIXTURES / "spar020-100-1.in", tmp_path / "spar020-100-1.in")
+    shutil.copy(FIXTURES / "tiny_qcq.qplib", tmp_path / "tiny_qcq.qplib")
     _, _, x_test, y_test = digits_split()
     np.save(tmp_path / "X.npy", x_test[:3])
     np.save(tmp_path / "y.npy", y_test[:3])

@@ -77,6 +77,21 @@ def test_auto_prefers_clarabel_when_rows_far_outnumber_the_matrix():
     assert choose_solver(build_shor(p.compile())) == "clarabel"
 
 
+def test_auto_prefers_sdpa_when_rows_touch_few_entries(monkeypatch):
+    """The plain Shor form of a dense BoxQP (box rows: three entries each), as the rlt family's
+    separation starts it: SDPA's sparse-entry Schur formula, else the project's own ipm."""
+    rng = np.random.default_rng(0)
+    p = qcqp.Problem()
+    x = p.variable("x", 25, lower=0, upper=1)
+    Q = rng.normal(size=(25, 25))
+    p.maximize(x @ (Q + Q.T) @ x)
+    form = build_shor(p.compile(), mccormick=False)
+    if SDP_SOLVERS.get("sdpa").available():
+        assert choose_solver(form) == "sdpa"
+    monkeypatch.setattr(type(SDP_SOLVERS.get("sdpa")), "available", lambda self: False)
+    assert choose_solver(form) == "ipm"
+
+
 def test_missing_solver_is_a_one_line_hint(monkeypatch):
     adapter = SDP_SOLVERS.get("sdpa")
     monkeypatch.setattr(type(adapter), "available", lambda self: False)
