@@ -45,14 +45,22 @@ def digits_net(sizes: list[int], seed: int = 0):
 
 
 def maxcut(spec: str):
+    """``grid-K``, ``cycle-K`` (unit weights) or ``torus-K``: the K×K toroidal grid with random ±1
+    weights (a spin glass, whose Shor bound is not the trivial one of a bipartite graph)."""
     import qcqp
 
     shape, size = spec.split("-")
-    graph = nx.grid_2d_graph(int(size), int(size)) if shape == "grid" else nx.cycle_graph(int(size))
-    graph = nx.convert_node_labels_to_integers(graph)
+    k = int(size)
+    graphs = {"grid": lambda: nx.grid_2d_graph(k, k), "cycle": lambda: nx.cycle_graph(k),
+              "torus": lambda: nx.grid_2d_graph(k, k, periodic=True)}
+    if shape not in graphs:
+        raise SystemExit(f"maxcut:{spec}: the shape must be one of {', '.join(graphs)}")
+    graph = nx.convert_node_labels_to_integers(graphs[shape]())
+    edges = np.array(graph.edges())
+    weights = np.random.default_rng(k).choice([-1.0, 1.0], len(edges)) if shape == "torus" else np.ones(len(edges))
     p = qcqp.Problem()
     x = p.variable("x", graph.number_of_nodes(), lower=-1, upper=1)
-    p.maximize(sum((1 - x[i] * x[j]) * 0.5 for i, j in graph.edges()))
+    p.maximize(0.5 * weights.sum() - 0.5 * ((x[edges[:, 0]] * x[edges[:, 1]]) @ weights))
     p.subject_to(x * x == 1)
     return p
 
@@ -85,7 +93,8 @@ def hardest_target(net, prop):
 
 
 def build(problem: str):
-    """``net:SIZES[@EPS]`` (default ε 0.1), ``maxcut:grid-K|cycle-K``, ``boxqp:NAME``, ``mnistfc:[NET:]PROP``."""
+    """``net:SIZES[@EPS]`` (default ε 0.1), ``maxcut:grid-K|cycle-K|torus-K``, ``boxqp:NAME``,
+    ``mnistfc:[NET:]PROP``."""
     kind, _, spec = problem.partition(":")
     if kind == "net":
         from qcqp.app.dataset import digits_instances

@@ -8,6 +8,7 @@ data despite rounding (see docs/soundness.md).
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import scipy.linalg as la
@@ -110,19 +111,19 @@ def gershgorin_lower(S: sp.sparray) -> float:
 
 
 def lambda_min_lower_factored(S: sp.sparray, estimate: float, forming_error: float = 0.0,
-                              tries: int = 16) -> float:
+                              tries: int = 16, ceiling: float | None = None, refine_seconds: float = 0.0) -> float:
     """A rigorous lower bound on ``λ_min(S)`` from a shifted sparse ``LDLᵀ`` — no dense matrix.
 
     If the computed factors of ``A = fl(S − σI)`` (QDLDL, fill-reducing order, no pivoting)
     have ``D > 0``, then ``L D Lᵀ`` is positive semidefinite and equals ``A + ΔA`` with
     ``|ΔA| <= γ_{n+2} |L| D |Lᵀ|`` (Higham, *Accuracy and Stability*, Thm 9.3 with the
     division rounding of ``L = U/D``), so ``‖ΔA‖₂ <= γ_{n+2} Σ_j d_j ‖l_j‖²``: ``λ_min(S) >= σ``
-    minus that, the rounding of the shift and ``forming_error``. ``σ`` starts just below the
-    iterative ``estimate`` (which lies above ``λ_min``) and steps down until the factorisation
-    succeeds; Gershgorin's bound is the fallback.
+    minus that, the rounding of the shift and ``forming_error``. ``σ`` starts just below
+    ``estimate`` and steps down until the factorisation succeeds; Gershgorin's bound is the
+    fallback. With a ``ceiling`` (an iterative estimate, near ``λ_min`` on either side), ``σ`` is
+    then bisected between the proven value and the ceiling (a failed factorisation lowers the
+    ceiling) while ``refine_seconds`` last: a larger proven ``σ`` for a few cheap factorisations.
     """
-    import qdldl
-
     S = sp.csc_array(S)
     n = S.shape[0]
     if n == 0:
@@ -131,19 +132,42 @@ def lambda_min_lower_factored(S: sp.sparray, estimate: float, forming_error: flo
         return -math.inf
     scale = float(np.max(np.abs(S.diagonal()))) + abs(estimate) + 1e-300
     step = 1e-9 * scale
-    identity = sp.identity(n, format="csc")
-    gamma = (n + 2) * EPS / (1 - (n + 2) * EPS)
     for _ in range(tries):
         sigma = estimate - step
-        A = sp.csc_array(S - sigma * identity)
-        try:
-            L, D, _ = qdldl.Solver(sp.triu(A, format="csc")).factors()
-        except Exception:  # a zero pivot: σ sits on an eigenvalue of a leading block
-            D = np.zeros(1)
-        if np.all(D > 0) and np.all(np.isfinite(D)):
-            column_norms = 1.0 + np.asarray(sp.csc_array(L).multiply(L).sum(axis=0)).ravel()
-            backward = gamma * math.fsum(D * column_norms) * (1 + 2 * (n + 2) * EPS)
-            shift_rounding = EPS * float(np.max(np.abs(A.diagonal())))
-            return down(sigma - backward - shift_rounding - forming_error)
+        began = time.perf_counter()
+        bound = _shifted_ldl_bound(S, sigma, forming_error)
+        if bound is not None:
+            break
         step *= 4.0
-    return down(gershgorin_lower(S) - forming_error)
+    else:
+        return down(gershgorin_lower(S) - forming_error)
+    each = time.perf_counter() - began  # one factorisation: refine only while another fits the budget
+    spent, high = 0.0, ceiling
+    while high is not None and high - sigma > 1e-9 * scale and spent + each <= refine_seconds:
+        trial = sigma + 0.75 * (high - sigma)  # the ceiling is usually close: lean toward it
+        tighter = _shifted_ldl_bound(S, trial, forming_error)
+        spent += each
+        if tighter is None:
+            high = trial
+        else:
+            sigma, bound = trial, max(bound, tighter)
+    return bound
+
+
+def _shifted_ldl_bound(S: sp.csc_array, sigma: float, forming_error: float) -> float | None:
+    """``λ_min(S) >=`` the returned value if the ``LDLᵀ`` of ``fl(S − σI)`` has ``D > 0``; else ``None``."""
+    import qdldl
+
+    n = S.shape[0]
+    A = sp.csc_array(S - sigma * sp.identity(n, format="csc"))
+    try:
+        L, D, _ = qdldl.Solver(sp.triu(A, format="csc")).factors()
+    except Exception:  # a zero pivot: σ sits on an eigenvalue of a leading block
+        return None
+    if not (np.all(D > 0) and np.all(np.isfinite(D))):
+        return None
+    gamma = (n + 2) * EPS / (1 - (n + 2) * EPS)
+    column_norms = 1.0 + np.asarray(sp.csc_array(L).multiply(L).sum(axis=0)).ravel()
+    backward = gamma * math.fsum(D * column_norms) * (1 + 2 * (n + 2) * EPS)
+    shift_rounding = EPS * float(np.max(np.abs(A.diagonal())))
+    return down(sigma - backward - shift_rounding - forming_error)

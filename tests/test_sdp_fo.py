@@ -43,6 +43,22 @@ def test_factored_lambda_min_is_rigorous_and_tight(seed, n, density, above):
     assert gershgorin_lower(S) <= exact
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 60), density=st.floats(0.02, 0.5),
+       low=st.sampled_from([1e-6, 1e-3, 1e-1]), high=st.sampled_from([-1e-3, 0.0, 1e-9, 1e-3]))
+def test_refining_toward_the_estimate_stays_rigorous_and_only_tightens(seed, n, density, low, high):
+    """Start ``low`` below λ_min, refine toward a ceiling ``high`` around it (an estimate may be off
+    either way): never above λ_min, never below the unrefined bound."""
+    S = random_symmetric(seed, n, density)
+    exact = la.eigvalsh(S.toarray())[0]
+    scale = 1 + np.abs(S.toarray()).sum(axis=1).max()
+    plain = lambda_min_lower_factored(S, exact - low * scale)
+    refined = lambda_min_lower_factored(S, exact - low * scale, ceiling=exact + high * scale, refine_seconds=10.0)
+    assert plain <= refined <= exact
+    if high >= 0 and low <= 1e-3:
+        assert refined >= exact - 1e-3 * scale
+
+
 def test_factored_and_dense_bounds_agree():
     S = random_symmetric(7, 300, 0.05)
     dense = lambda_min_lower(S)
