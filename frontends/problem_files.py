@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from qcqp import InputError, Problem
 from qcqp.expr import Affine
+from qcqp.interval import implied_bounds
 
 
 def _numbers(path: Path) -> tuple[list[str], list[int]]:
@@ -151,7 +152,10 @@ def read_qplib(path: Path) -> Problem:
     half of it (what QPLIB's published solutions satisfy: ``benchmarks/qplib.py``). Binary
     variables become ``x_i² = x_i``; an integer variable on ``[l, u]`` becomes ``l + Σ_k 2ᵏ b_k``
     over binary ``bits`` (exact, so every relaxation stays a relaxation); an integer variable
-    without finite bounds is refused. Values at or beyond the file's infinity are infinite.
+    without finite bounds is refused. Values at or beyond the file's infinity are infinite. The
+    variables' bounds are tightened by what the linear constraints imply
+    (:func:`~qcqp.interval.implied_bounds`, rounded outward), so a free variable the constraints
+    confine gets the finite bounds every relaxation needs.
     """
     lines = _Lines(path)
     lines.text("the instance name")
@@ -179,6 +183,10 @@ def read_qplib(path: Path) -> Problem:
         raise lines.fail(f"the value for infinity must be positive, got {infinity}", lines.records[lines.at - 1][0])
     if constrained:
         cl, cu = (lines.vector(f"constraint {side}-hand side", m, infinity) for side in ("left", "right"))
+        bad = np.flatnonzero(cl > cu)
+        if bad.size:
+            raise lines.fail(f"constraint {bad[0] + 1} has left-hand side {cl[bad[0]]:g} > right-hand side "
+                             f"{cu[bad[0]]:g}")
     if kind[1] == "B":
         lower, upper, integer = np.zeros(n), np.ones(n), np.ones(n, bool)
     else:
@@ -203,6 +211,14 @@ def read_qplib(path: Path) -> Problem:
     bad = np.flatnonzero(lower > upper)
     if bad.size:
         raise lines.fail(f"variable x{bad[0] + 1} has lower bound {lower[bad[0]]:g} > upper bound {upper[bad[0]]:g}")
+    if constrained:  # bounds the linear rows imply: what the relaxations need of free variables
+        linear_rows = np.flatnonzero(np.bincount(Qc[0][:, 0], minlength=m) == 0)
+        A = _sparse(Bc[0][:, 0], Bc[0][:, 1], Bc[1], m, n)[linear_rows]
+        lower, upper = implied_bounds(A, cl[linear_rows], cu[linear_rows], lower, upper)
+        bad = np.flatnonzero(lower > upper)
+        if bad.size:
+            raise lines.fail(f"the linear constraints and bounds are infeasible: they imply {lower[bad[0]]:g} <= "
+                             f"x{bad[0] + 1} <= {upper[bad[0]]:g}")
     problem = Problem()
     x = problem.variable("x", n, lower=lower, upper=upper)
     objective = _quadratic_form(x, Q0[0], Q0[1], 1) + b0 @ x + q0
@@ -210,7 +226,7 @@ def read_qplib(path: Path) -> Problem:
     if constrained:
         linear = _sparse(Bc[0][:, 0], Bc[0][:, 1], Bc[1], m, n)
         body = _quadratic_form(x, Qc[0][:, 1:], Qc[1], m, Qc[0][:, 0]) + linear @ x
-        _add_ranges(problem, body, cl, cu, lines)
+        _add_ranges(problem, body, cl, cu)
     _add_integrality(problem, x, integer, lines)
     return problem
 
@@ -235,12 +251,8 @@ def _quadratic_form(x, pairs: np.ndarray, values: np.ndarray, m: int, rows: np.n
     return _sparse(rows, np.arange(values.size), weight, m, values.size) @ products
 
 
-def _add_ranges(problem: Problem, body, lower: np.ndarray, upper: np.ndarray, lines: _Lines) -> None:
+def _add_ranges(problem: Problem, body, lower: np.ndarray, upper: np.ndarray) -> None:
     """``lower <= body <= upper`` row by row: equalities where they meet, one-sided rows otherwise."""
-    bad = np.flatnonzero(lower > upper)
-    if bad.size:
-        raise lines.fail(f"constraint {bad[0] + 1} has left-hand side {lower[bad[0]]:g} > right-hand side "
-                         f"{upper[bad[0]]:g}")
     equal = np.flatnonzero(np.isfinite(lower) & (lower == upper))
     below = np.flatnonzero(np.isfinite(upper) & (lower != upper))
     above = np.flatnonzero(np.isfinite(lower) & (lower != upper))

@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import qcqp
+from qcqp.interval import implied_bounds
 from qcqp.lifting import lift, lift_point
 
 
@@ -125,3 +128,27 @@ def test_sdp_refuses_only_what_does_not_fit_in_memory(monkeypatch):
     monkeypatch.setattr(solvers, "available_memory", lambda: 1e6)  # 1 MB left
     with pytest.raises(qcqp.InputError, match="GiB.*use sdp-fo"):
         p.solve(backend="sdp", solver="clarabel")
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(1, 6), m=st.integers(1, 6))
+def test_implied_bounds_keep_every_feasible_point(seed, n, m):
+    """Points that satisfy the rows stay inside the propagated box, whatever was free before."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(m, n)) * (rng.random((m, n)) < 0.7)
+    points = rng.uniform(-3, 3, (40, n))
+    values = points @ A.T
+    hi = np.where(rng.random(m) < 0.8, values.max(axis=0) + rng.random(m), np.inf)
+    lo = np.where(rng.random(m) < 0.5, values.min(axis=0) - rng.random(m), -np.inf)
+    lower = np.where(rng.random(n) < 0.5, -3.0, -np.inf)
+    upper = np.where(rng.random(n) < 0.5, 3.0, np.inf)
+    new_lo, new_hi = implied_bounds(A, lo, hi, lower, upper)
+    assert np.all(new_lo >= lower) and np.all(new_hi <= upper)
+    assert np.all(points >= new_lo) and np.all(points <= new_hi)
+
+
+def test_implied_bounds_bound_free_variables_that_the_rows_pin():
+    A = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, -1.0]])  # x + y <= 1, y - z >= 0 with x, y, z >= 0
+    lower, upper = implied_bounds(A, np.array([-np.inf, 0.0]), np.array([1.0, np.inf]), np.zeros(3),
+                                  np.full(3, np.inf))
+    assert np.allclose(upper, [1, 1, 1]) and np.all(upper >= [1, 1, 1]) and np.all(lower == 0)

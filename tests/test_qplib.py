@@ -109,6 +109,25 @@ def test_malformed_qplib_files_name_the_line(tmp_path, capsys, text, message):
     assert message in err and len(err.splitlines()) == 1
 
 
+def _linear_qcl(lhs: str, rhs: str, upper: str) -> str:
+    """min x1 x2 s.t. ``lhs <= x1 + 2 x2 <= rhs``, ``0 <= x <= upper`` (QPLIB text)."""
+    return "\n".join(["T", "QCL", "minimize", "2", "1", "1", "2 1 2.0", "0.0", "0", "0.0", "2", "1 1 1.0",
+                      "1 2 2.0", "1.0E+30", lhs, "0", rhs, "0", "0.0", "0", upper, "0", "0.0", "0", "0.0", "0",
+                      "0.0", "0", "0", "0"]) + "\n"
+
+
+def test_free_variables_get_the_bounds_the_linear_rows_imply(tmp_path):
+    path = tmp_path / "free.qplib"
+    path.write_text(_linear_qcl("-1.0E+30", "4.0", "1.0E+30"))  # x >= 0, x1 + 2 x2 <= 4: x1 <= 4, x2 <= 2
+    problem = read_problem(path)
+    ir = problem.compile()
+    assert np.all(ir.upper >= [4.0, 2.0]) and ir.upper == pytest.approx([4.0, 2.0], rel=1e-12)
+    assert problem.solve("sdp").bound <= 0.0 + 1e-7  # min x1 x2 = 0 at x = 0: a lower bound below it
+    path.write_text(_linear_qcl("3.5", "1.0E+30", "1.0"))  # x1 + 2 x2 >= 3.5 on [0, 1]²: x1 >= 1.5 > 1
+    with pytest.raises(InputError, match="infeasible: they imply 1.5 <= x1 <= 1"):
+        read_problem(path)
+
+
 def test_unbounded_integer_variables_are_refused(tmp_path):
     text = (FIXTURES / "mixed_qgl.qplib").read_text().replace("2 4.0\n", "2 1.0E+400\n")
     path = tmp_path / "unbounded.qplib"
