@@ -109,6 +109,8 @@ class _Lines:
             raise self.fail(f"expected {kind} for {what}, got {token!r}", number) from None
         if integer and value < 0:
             raise self.fail(f"{what} must be >= 0, got {value}", number)
+        if value != value:
+            raise self.fail(f"expected a number for {what}, got {token!r}", number)
         return value
 
     def count(self, what: str) -> int:

@@ -93,6 +93,7 @@ def _edit(line: int, text: str | None) -> str:
     (_edit(3, "optimize"), ":3: expected 'minimize' or 'maximize'"),
     (_edit(7, "4 1 -3.0"), ":7: index 4 of quadratic terms in the objective is outside 1..3"),
     (_edit(8, "3 2 one"), ":8: expected a number for a value of quadratic terms in the objective"),
+    (_edit(13, "nan # objective constant"), ":13: expected a number for the objective constant, got 'nan'"),
     (_edit(15, "2 3 2"), ":15: expected an entry of quadratic terms in the constraints (4 fields)"),
     (_edit(43, None), ":42: file ends where the number of non-default constraint names was expected"),
     (_edit(42, "1"), ":42: expected an entry of variable names (2 fields), got '1'"),
