@@ -69,8 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("file", help=f"problem file ({', '.join(PROBLEM_FORMATS)}: BoxQP, QPLIB)")
     solve.add_argument("--backend", default="sdp", help=f"one of {', '.join(BACKENDS.names())} (default sdp)")
     solve.add_argument("--solver", help="SDP solver for --backend sdp (default auto; see `qcqp backends`)")
-    solve.add_argument("--relaxation", help="the sdp relaxation family: shor, auto (default), rlt, triangle, "
-                       "rlt+triangle (cuts by separation; see docs/qcqp.md)")
+    solve.add_argument("--relaxation", help="the relaxation family of sdp / lp: shor (sdp only), auto (default), "
+                       "rlt, triangle, rlt+triangle (cuts by separation; see docs/qcqp.md)")
     solve.add_argument("--global", dest="global_", action="store_true",
                        help="the global optimum by branch and bound, --backend bounding every node")
     solve.add_argument("--time-limit", type=float,

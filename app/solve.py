@@ -25,8 +25,9 @@ def solve_file(path: str, backend: str, solver: str | None, time_limit: float | 
             raise InputError("--solver applies to --backend sdp only")
         options["solver"] = solver
     if relaxation is not None:
-        if backend != "sdp":
-            raise InputError("--relaxation applies to --backend sdp only")
+        if "family" not in chosen.option_names():
+            families = " or ".join(name for name in BACKENDS.names() if "family" in BACKENDS.get(name).option_names())
+            raise InputError(f"--relaxation applies to --backend {families} only")
         options["family"] = relaxation
     problem = read_problem(path)
     start = time.perf_counter()
@@ -68,8 +69,8 @@ def run_solve(args) -> int:
     result, seconds = solve_file(args.file, args.backend, args.solver, args.time_limit, args.global_,
                                  progress=not args.quiet, relaxation=args.relaxation)
     row = summary(result, seconds) | {"file": str(args.file), "global": args.global_}
-    if args.backend == "sdp":
-        row["relaxation"] = result.stats.get("family", args.relaxation or "auto")
+    if "family" in result.stats:
+        row["relaxation"] = result.stats["family"]
     if args.global_:
         row["nodes"] = result.stats["nodes"]
     print(format_summary(row))

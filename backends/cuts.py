@@ -25,6 +25,8 @@ import itertools
 import numpy as np
 import scipy.sparse as sp
 
+from qcqp import IR
+from qcqp.expr import widen_columns
 from qcqp.lifting import pair_index, triangle_size
 
 TRIANGLE_SIGNS = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=float)
@@ -139,6 +141,17 @@ def triangle_rows(kinds, i, j, k, lower, upper, dim: int) -> sp.csr_array:
 
 
 CUT_FAMILIES = {"rlt": ("rlt",), "rlt+triangle": ("rlt", "triangle"), "triangle": ("triangle",)}
+CUTS_PER_ROUND = 5  # separated rows added per round, per row of P
+
+
+def linear_rows(ir: IR, limit: int = 10**6) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(A, b)`` of the IR's linear inequalities ``A v <= b`` (dense; ``None`` if more than ``limit`` entries)."""
+    parts = [con.expr for con in ir.constraints if con.is_linear and con.sense == "<="]
+    if not parts or sum(p.size for p in parts) * ir.n > limit:
+        return None
+    A = np.vstack([widen_columns(p.A, ir.n).toarray() for p in parts])
+    return A, -np.concatenate([p.a for p in parts])
+
 
 
 def separate(P: np.ndarray, lower: np.ndarray, upper: np.ndarray, families: tuple[str, ...], count: int,

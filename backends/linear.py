@@ -167,6 +167,42 @@ def build_linear_model(ir: IR, lower=None, upper=None, fixings=()) -> LinearMode
     )
 
 
+def with_lifted_rows(model: LinearModel, rows: sp.csr_array) -> LinearModel:
+    """``model`` plus rows ``r · utri(P) <= 0`` written over the lifted matrix (separated cuts).
+
+    ``P₀₀`` is 1, ``P₀ᵢ`` variable ``i`` and ``P_ij`` the product column of ``(i, j)``; a pair
+    the model has no column for gets one, with its McCormick envelope, as in the model itself.
+    """
+    n = model.n
+    builder = _Builder(n, model.lower[:n], model.upper[:n])
+    builder.col_lower, builder.col_upper = list(model.lower[n:]), list(model.upper[n:])
+    builder.entries = [tuple(pair) for pair in model.entries]
+    builder.pair_columns = {(int(a), int(b)): n + k for k, (a, b) in enumerate(model.entries) if a >= 0}
+    pr, pc = pair_rows_cols(n + 1)
+    K = sp.csr_array(rows).tocoo()
+    a, b = pr[K.col], pc[K.col]
+    product = a > 0
+    needed = sorted({(int(i) - 1, int(j) - 1) for i, j in zip(a[product], b[product])} - set(builder.pair_columns))
+    if needed:
+        pairs = np.array(needed)
+        eye = sp.eye_array(n, format="csr")
+        F, G = Affine(eye[pairs[:, 0]], np.zeros(len(pairs))), Affine(eye[pairs[:, 1]], np.zeros(len(pairs)))
+        builder.pair_columns.update(zip(needed, builder.bilinear(F, G, pairs[:, 0] == pairs[:, 1], pairs)))
+    constant = (a == 0) & (b == 0)
+    col = np.where(a == 0, b - 1, 0)
+    col[product] = [builder.pair_columns[(int(i) - 1, int(j) - 1)] for i, j in zip(a[product], b[product])]
+    rhs = np.zeros(K.shape[0])
+    np.add.at(rhs, K.row[constant], -K.data[constant])
+    width = builder.width
+    cuts = sp.csr_array((K.data[~constant], (K.row[~constant], col[~constant])), shape=(K.shape[0], width))
+    A_ub, b_ub = _stack([(model.A_ub, model.b_ub), *builder.ub_rows, (cuts, rhs)], width)
+    return LinearModel(n=n, c=np.concatenate([model.c, np.zeros(width - model.c.size)]), c0=model.c0,
+                       A_ub=A_ub, b_ub=b_ub, A_eq=widen_columns(model.A_eq, width), b_eq=model.b_eq,
+                       lower=np.concatenate([model.lower[:n], builder.col_lower]),
+                       upper=np.concatenate([model.upper[:n], builder.col_upper]),
+                       entries=np.array(builder.entries, dtype=int).reshape(-1, 2))
+
+
 def _stack(rows: list, width: int) -> tuple[sp.csr_array, np.ndarray]:
     if not rows:
         return sp.csr_array((0, width)), np.zeros(0)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from qcqp import IR, Backend, Relaxation, Result, Status, register_backend
+from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
+from qcqp.backends.cuts import CUT_FAMILIES, CUTS_PER_ROUND, linear_rows, separate
 from qcqp.backends.highs import WarmLP, solve_linear_model
-from qcqp.backends.linear import LinearModel, build_linear_model
+from qcqp.backends.linear import LinearModel, build_linear_model, with_lifted_rows
 from qcqp.expr import widen_columns
 from qcqp.primal import best_point
 
@@ -66,7 +68,8 @@ class LP(Backend):
         ir.require_bounds("lp")
         return LPRelaxation(ir, self, build_linear_model(ir))
 
-    def solve(self, relaxation: LPRelaxation, time_limit: float | None = None, polish: float = 10.0) -> Result:
+    def solve(self, relaxation: LPRelaxation, time_limit: float | None = None, polish: float = 10.0,
+              family: str = "auto", cut_rounds: int = 10) -> Result:
         """Solve the relaxation.
 
         Parameters
@@ -76,18 +79,48 @@ class LP(Backend):
         polish
             Seconds for the local solver that improves the LP's point into a feasible one
             (:func:`~qcqp.primal.best_point`); 0 checks the candidates only.
+        family
+            ``"auto"`` (McCormick envelopes of the products the problem has), or that plus cuts
+            separated from the LP's lifted point (:mod:`qcqp.backends.cuts`, as for ``sdp``):
+            ``"rlt"`` (here: the products of linear rows with bounds, and the envelopes of any
+            pair they need), ``"triangle"``, ``"rlt+triangle"``.
+        cut_rounds
+            Rounds of separation for the cut families.
         """
-        model = relaxation.model
-        sol = solve_linear_model(model, time_limit)
-        point, primal = best_point(relaxation.ir, point=sol.x, time_budget=polish) if sol.x is not None else (None, {})
+        if family not in FAMILIES:
+            raise InputError(f"unknown relaxation family {family!r} for lp; choose from {', '.join(FAMILIES)}")
+        if cut_rounds < 0:
+            raise InputError("cut_rounds must be >= 0")
+        ir, model = relaxation.ir, relaxation.model
+        started = time.perf_counter()
+        best = current = (model, solve_linear_model(model, time_limit))
+        rounds, cuts = 0, 0
+        linear = linear_rows(ir) if family in CUT_FAMILIES else None
+        while family in CUT_FAMILIES and rounds < cut_rounds and current[1].x is not None \
+                and current[1].status != Status.INFEASIBLE:
+            P = lifted_matrix(current[0], current[1].x)
+            rows = None if P is None else separate(P, ir.lower, ir.upper, CUT_FAMILIES[family],
+                                                   count=CUTS_PER_ROUND * (ir.n + 1), linear=linear)[0]
+            if rows is None or (time_limit is not None and time.perf_counter() - started > time_limit):
+                break
+            model = with_lifted_rows(current[0], rows)
+            current, rounds, cuts = (model, solve_linear_model(model, time_limit)), rounds + 1, cuts + rows.shape[0]
+            if current[1].bound <= best[1].bound or current[1].status == Status.INFEASIBLE:
+                best = current
+        model, sol = best
+        point, primal = best_point(ir, point=sol.x, time_budget=polish) if sol.x is not None else (None, {})
         solved = sol.x is not None and sol.status != Status.INFEASIBLE
-        result = package(relaxation.ir, self.name, sol.status, sol.bound, point, sol.value,
+        result = package(ir, self.name, sol.status, sol.bound, point, sol.value,
                          message=sol.message, certificate=sol.certificate,
                          relaxed=sol.x[:model.n] if solved else None,
                          lifted=lifted_matrix(model, sol.x) if solved else None)
         result.stats["primal"] = primal
-        result.stats.update(columns=model.c.size, rows=model.A_ub.shape[0] + model.A_eq.shape[0])
-        enveloped = [c.name or "unnamed" for c in relaxation.ir.constraints if not c.is_linear]
+        result.stats.update(columns=model.c.size, rows=model.A_ub.shape[0] + model.A_eq.shape[0], family=family,
+                            cut_rounds=rounds, cuts=cuts)
+        enveloped = [c.name or "unnamed" for c in ir.constraints if not c.is_linear]
         if enveloped:  # e.g. an ℓ2 input ball: the LP sees little more than its bounding box
             result.stats["quadratic_rows_by_mccormick"] = enveloped
         return result
+
+
+FAMILIES = ("auto", *CUT_FAMILIES)

@@ -18,10 +18,9 @@ import scipy.sparse as sp
 
 from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
-from qcqp.backends.cuts import CUT_FAMILIES, separate
+from qcqp.backends.cuts import CUT_FAMILIES, CUTS_PER_ROUND, linear_rows, separate
 from qcqp.backends.sdp_solvers import SDP_SOLVERS, DualSolution, check_memory, choose_solver, prove_infeasible
 from qcqp.backends.shor import ShorForm, build_shor, dual_upper_bound
-from qcqp.expr import widen_columns
 from qcqp.lifting import lift
 from qcqp.primal import best_point
 
@@ -139,14 +138,4 @@ class Solved(NamedTuple):
     message: str
 
 
-def linear_rows(ir: IR, limit: int = 10**6) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(A, b)`` of the IR's linear inequalities ``A v <= b`` (dense; ``None`` if more than ``limit`` entries)."""
-    parts = [con.expr for con in ir.constraints if con.is_linear and con.sense == "<="]
-    if not parts or sum(p.size for p in parts) * ir.n > limit:
-        return None
-    A = np.vstack([widen_columns(p.A, ir.n).toarray() for p in parts])
-    return A, -np.concatenate([p.a for p in parts])
-
-
 FAMILIES = ("shor", "auto", *CUT_FAMILIES)
-CUTS_PER_ROUND = 5  # separated rows added per round, per row of P

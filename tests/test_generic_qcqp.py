@@ -107,7 +107,7 @@ def test_malformed_boxqp_files_name_the_line(tmp_path, capsys, text, message):
     (["--backend", "magic"], "unknown backend 'magic'"),
     (["--backend", "lp", "--solver", "ipm"], "--solver applies to --backend sdp only"),
     (["--time-limit", "0"], "--time-limit must be > 0"),
-    (["--backend", "lp", "--relaxation", "rlt"], "--relaxation applies to --backend sdp only"),
+    (["--backend", "exact", "--relaxation", "rlt"], "--relaxation applies to --backend lp or sdp only"),
     (["--relaxation", "dnn"], "unknown relaxation family 'dnn'"),
 ])
 def test_bad_solve_options_are_one_line_errors(tmp_path, capsys, args, message):
@@ -270,9 +270,25 @@ def test_every_family_bounds_the_optimum(seed, n, quadratic, family):
         assert result.bound <= auto.bound + 1e-6 * (1 + abs(auto.bound))  # cuts only tighten
 
 
-def test_triangle_cuts_make_the_maxcut_examples_exact():
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(3, 4), quadratic=st.booleans(),
+       family=st.sampled_from(["rlt", "triangle", "rlt+triangle"]))
+def test_lp_families_bound_the_optimum_and_only_tighten(seed, n, quadratic, family):
+    p, _, _ = random_qcqp(seed, n, quadratic)
+    exact = p.solve("exact", time_limit=30)
+    result = p.solve("lp", family=family)
+    if exact.value is not None:
+        assert result.bound >= exact.value - 1e-7 * (1 + abs(exact.value))
+    if result.point is not None:  # still a point of the problem, never above the bound
+        assert result.value <= result.bound + 1e-9
+    auto = p.solve("lp").bound  # the best round is kept: never looser than the LP itself
+    assert result.bound <= (auto + 1e-9 * (1 + abs(auto)) if np.isfinite(auto) else auto)
+
+
+@pytest.mark.parametrize("backend", ["sdp", "lp"])
+def test_triangle_cuts_make_the_maxcut_examples_exact(backend):
     for graph, best in [(nx.cycle_graph(5), 4), (nx.petersen_graph(), 12)]:
-        result = maxcut(graph, "sdp", family="rlt+triangle")
+        result = maxcut(graph, backend, family="rlt+triangle")
         assert result.bound == pytest.approx(best, abs=1e-5) and result.value == best
         assert result.stats["cuts"] > 0
 
@@ -281,6 +297,8 @@ def test_unknown_family_is_named():
     p, _, _ = random_qcqp(0, 2, False)
     with pytest.raises(qcqp.InputError, match="unknown relaxation family 'dnn'.*shor, auto, rlt"):
         p.solve("sdp", family="dnn")
+    with pytest.raises(qcqp.InputError, match="unknown relaxation family 'shor' for lp; choose from auto, rlt"):
+        p.solve("lp", family="shor")
 
 
 def test_fixed_variables_are_left_out_of_triangles():
