@@ -93,20 +93,20 @@ class LP(Backend):
             raise InputError("cut_rounds must be >= 0")
         ir, model = relaxation.ir, relaxation.model
         started = time.perf_counter()
-        best = current = (model, solve_linear_model(model, time_limit))
+        sol = solve_linear_model(model, time_limit)
+        best = (model, sol)
         rounds, cuts = 0, 0
         linear = linear_rows(ir) if family in CUT_FAMILIES else None
-        while family in CUT_FAMILIES and rounds < cut_rounds and current[1].x is not None \
-                and current[1].status != Status.INFEASIBLE:
-            P = lifted_matrix(current[0], current[1].x)
+        while family in CUT_FAMILIES and rounds < cut_rounds and sol.x is not None and sol.status != Status.INFEASIBLE:
+            P = lifted_matrix(model, sol.x)
             rows = None if P is None else separate(P, ir.lower, ir.upper, CUT_FAMILIES[family],
                                                    count=CUTS_PER_ROUND * (ir.n + 1), linear=linear)[0]
             if rows is None or (time_limit is not None and time.perf_counter() - started > time_limit):
                 break
-            model = with_lifted_rows(current[0], rows)
-            current, rounds, cuts = (model, solve_linear_model(model, time_limit)), rounds + 1, cuts + rows.shape[0]
-            if current[1].bound <= best[1].bound or current[1].status == Status.INFEASIBLE:
-                best = current
+            model = with_lifted_rows(model, rows)
+            sol, rounds, cuts = solve_linear_model(model, time_limit), rounds + 1, cuts + rows.shape[0]
+            if sol.bound <= best[1].bound or sol.status == Status.INFEASIBLE:
+                best = (model, sol)
         model, sol = best
         point, primal = best_point(ir, point=sol.x, time_budget=polish) if sol.x is not None else (None, {})
         solved = sol.x is not None and sol.status != Status.INFEASIBLE

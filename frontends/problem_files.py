@@ -213,10 +213,10 @@ def read_qplib(path: Path) -> Problem:
     bad = np.flatnonzero(lower > upper)
     if bad.size:
         raise lines.fail(f"variable x{bad[0] + 1} has lower bound {lower[bad[0]]:g} > upper bound {upper[bad[0]]:g}")
+    linear = _sparse(Bc[0][:, 0], Bc[0][:, 1], Bc[1], m, n)
     if constrained:  # bounds the linear rows imply: what the relaxations need of free variables
         linear_rows = np.flatnonzero(np.bincount(Qc[0][:, 0], minlength=m) == 0)
-        A = _sparse(Bc[0][:, 0], Bc[0][:, 1], Bc[1], m, n)[linear_rows]
-        lower, upper = implied_bounds(A, cl[linear_rows], cu[linear_rows], lower, upper)
+        lower, upper = implied_bounds(linear[linear_rows], cl[linear_rows], cu[linear_rows], lower, upper)
         bad = np.flatnonzero(lower > upper)
         if bad.size:
             raise lines.fail(f"the linear constraints and bounds are infeasible: they imply {lower[bad[0]]:g} <= "
@@ -226,7 +226,6 @@ def read_qplib(path: Path) -> Problem:
     objective = _quadratic_form(x, Q0[0], Q0[1], 1) + b0 @ x + q0
     (problem.maximize if sense == "maximize" else problem.minimize)(objective)
     if constrained:
-        linear = _sparse(Bc[0][:, 0], Bc[0][:, 1], Bc[1], m, n)
         body = _quadratic_form(x, Qc[0][:, 1:], Qc[1], m, Qc[0][:, 0]) + linear @ x
         _add_ranges(problem, body, cl, cu)
     _add_integrality(problem, x, integer, lines)

@@ -87,13 +87,14 @@ def _row_implications(M: sp.csr_array, b: np.ndarray, lower: np.ndarray, upper: 
     r, j, a = r[keep], j[keep], a[keep]
     least = np.where(a > 0, a * lower[j], a * upper[j])  # min of a_k x_k over the box
     infinite = ~np.isfinite(least)
+    least = np.where(infinite, 0.0, least)  # the infinite ones are counted instead
     count = np.bincount(r, weights=infinite.astype(float), minlength=b.size)
-    total = np.bincount(r, weights=np.where(infinite, 0.0, least), minlength=b.size)
+    total = np.bincount(r, weights=least, minlength=b.size)
     width = np.maximum(np.abs(_finite(lower)), np.abs(_finite(upper)))
     magnitude = np.bincount(r, weights=np.abs(a) * width[j], minlength=b.size) + np.abs(b)
     terms = np.bincount(r, minlength=b.size).astype(float) + 2
     others = np.where(infinite, np.where(count[r] == 1, total[r], -np.inf),
-                      np.where(count[r] == 0, total[r] - np.where(infinite, 0.0, least), -np.inf))
+                      np.where(count[r] == 0, total[r] - least, -np.inf))
     with np.errstate(invalid="ignore", over="ignore"):
         value = (b[r] - others) / a
         slack = (2.0 * (terms[r] + 2.0) * EPS * magnitude[r] + np.finfo(float).tiny) / np.abs(a)
