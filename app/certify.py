@@ -21,11 +21,12 @@ from qcqp import BACKENDS, Status
 from qcqp.frontends.bounds import linear_objective_bound
 from qcqp.frontends.encode import BOUND_METHODS, encode_network, lp_bounds
 from qcqp.frontends.network import Network
+from qcqp.frontends.optimized_bounds import alpha_crown_bounds, optimized_lower
 from qcqp.frontends.pgd import pgd_minimize
 from qcqp.frontends.specs import Ellipsoid, Specification
 
 ATTACK = "pgd"  # the method name of the attack-only row (its certificates come from CROWN)
-COMPLETE = "complete"  # the decision procedure: attacks, LP-tightened bounds, the MILP, in one time budget
+COMPLETE = "complete"  # the decision procedure: attacks, optimised and LP bounds, the MILP, in one budget
 STRONG_ATTACK = 4  # the complete method's second attack: this many times the restarts, twice the steps
 EMPTY_SET_BOUND = 1e300  # JSON has no infinity: the margin bound of an empty input set
 
@@ -94,9 +95,10 @@ def _worst(bounds: list[list[float]]) -> float:
 
 
 def _decide(net: Network, spec: Specification, crown, options: Options, deadline: float) -> dict:
-    """The complete method: a stronger attack, then LP-tightened pre-activation bounds and
-    their CROWN bounds, then the exact MILP on every open atom (its incumbents are checked as
-    counterexamples) — all within ``options.time_limit`` seconds for the specification."""
+    """The complete method: a stronger attack, then optimised (α-CROWN) bounds, then
+    LP-tightened pre-activation bounds, then the exact MILP on every open atom (its
+    incumbents are checked as counterexamples) — all within ``options.time_limit`` seconds
+    for the specification."""
     if _worst(crown) > 0:
         return {"status": "certified", "margin_bound": _worst(crown), "reason": "CROWN bound propagation"}
     strong = replace(options, pgd_restarts=STRONG_ATTACK * options.pgd_restarts, pgd_steps=2 * options.pgd_steps,
@@ -105,15 +107,30 @@ def _decide(net: Network, spec: Specification, crown, options: Options, deadline
     if counterexample is not None:
         return {"status": "falsified", "margin_bound": _worst(crown), "counterexample": counterexample.tolist(),
                 "reason": "PGD counterexample (strong attack)"}
-    pre = lp_bounds(net, spec.box.lower, spec.box.upper, deadline=deadline)
-    tight = [[max(old, linear_objective_bound(net, a, pre, spec.box.lower, spec.box.upper) + b)
-              for old, (a, b) in zip(bounds, atoms)] for bounds, atoms in zip(crown, spec.disjuncts)]
+    lo, hi = spec.box.lower, spec.box.upper
+    pre = alpha_crown_bounds(net, lo, hi, deadline=deadline)
+    tight = _optimized_margins(net, spec, pre, crown, deadline)
+    if _worst(tight) > 0:
+        return {"status": "certified", "margin_bound": _worst(tight), "reason": "optimised (α-CROWN) bounds"}
+    pre = lp_bounds(net, lo, hi, deadline=deadline, start=pre)
+    tight = [[max(old, linear_objective_bound(net, a, pre, lo, hi) + b) for old, (a, b) in zip(bounds, atoms)]
+             for bounds, atoms in zip(tight, spec.disjuncts)]
     exact_options = options.backend_options.get("exact", {}) | {"decide": 0.0}  # is the margin > 0, not its value
     options = replace(options, backend_options=options.backend_options | {"exact": exact_options})
     row = _solve(net, spec, "exact", tight, cache(lambda: encode_network(net, spec.box, pre)), options, deadline)
     if row["status"] == "unknown" and time.perf_counter() >= deadline:
         row["reason"] = f"time limit ({options.time_limit:g} s) reached; {row['reason']}"
     return row
+
+
+def _optimized_margins(net: Network, spec: Specification, pre, previous, deadline: float) -> list[list[float]]:
+    """Each atom's bound: the larger of ``previous`` and the optimised bound on ``pre``."""
+    last = len(net.weights) - 1
+    atoms = [a for atoms in spec.disjuncts for a in atoms]
+    values = optimized_lower(net, last, np.array([a for a, _ in atoms]), pre[:last], spec.box.lower,
+                             spec.box.upper, deadline=deadline) + np.array([b for _, b in atoms])
+    flat = iter(values.tolist())
+    return [[max(old, next(flat)) for old in bounds] for bounds in previous]
 
 
 def _solve(net: Network, spec: Specification, method: str, crown, encoding, options: Options,

@@ -91,6 +91,12 @@ class Activation:
         """``(a_l, b_l, a_u, b_u)`` with ``a_l x + b_l <= σ(x) <= a_u x + b_u`` on ``[lo, hi]``."""
         raise NotImplementedError
 
+    def lower_slope_range(self, lo: np.ndarray, hi: np.ndarray):
+        """``(s_min, s_max)``: every ``s`` between them makes ``s x + b_l`` (``b_l`` from
+        :meth:`linear_bounds`) a lower bound on ``[lo, hi]`` — the family optimised bounds
+        choose from — or ``None`` when the activation offers no such family."""
+        return None
+
     def encode(self, problem: Problem, pre: Affine, lo: np.ndarray, hi: np.ndarray, name: str) -> Affine:
         """Add variables and constraints tying ``z = σ(pre)`` to ``problem``; return ``z``.
 
@@ -122,6 +128,10 @@ class ReLU(Activation):
         intercept_u = np.where(unstable, -slope_u * lo, 0.0)
         slope_l = np.where(unstable, (hi > -lo).astype(float), active.astype(float))
         return slope_l, np.zeros_like(lo), slope_u, intercept_u
+
+    def lower_slope_range(self, lo, hi):
+        unstable, active = (lo < 0) & (hi > 0), (lo >= 0).astype(float)
+        return np.where(unstable, 0.0, active), np.where(unstable, 1.0, active)
 
     def encode(self, problem, pre, lo, hi, name):
         def unstable(pre_u, lo_u, hi_u):

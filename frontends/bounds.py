@@ -28,8 +28,8 @@ def crown_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.
     out = []
     ibp = interval_bounds(net, lo, hi)
     for k in range(len(net.weights)):
-        upper = _backsub(net, k, np.eye(net.weights[k].shape[0]), out, lo, hi)
-        lower = -_backsub(net, k, -np.eye(net.weights[k].shape[0]), out, lo, hi)
+        upper = backsub_upper(net, k, np.eye(net.weights[k].shape[0]), out, lo, hi)
+        lower = -backsub_upper(net, k, -np.eye(net.weights[k].shape[0]), out, lo, hi)
         out.append((np.maximum(lower, ibp[k][0]), np.minimum(upper, ibp[k][1])))
     return out
 
@@ -37,16 +37,26 @@ def crown_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.
 def linear_objective_bound(net: Network, c: np.ndarray, pre_bounds, lo, hi) -> float:
     """A rigorous lower bound on ``min c · logits`` over the box, by back-substitution."""
     L = len(net.weights) - 1
-    return float(-_backsub(net, L, -c[None, :], pre_bounds[:L], lo, hi)[0])
+    return float(-backsub_upper(net, L, -c[None, :], pre_bounds[:L], lo, hi)[0])
 
 
-def _backsub(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi) -> np.ndarray:
-    """Upper bounds on ``C ŷ_k`` (rows of ``C``) with activations relaxed by their linear bounds.
+def backsub_upper(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi,
+                  lower_slopes=None, split_terms=None) -> np.ndarray:
+    """Rigorous upper bounds on ``C ŷ_k`` (rows of ``C``) with activations relaxed linearly.
+
+    ``pre_bounds[j]`` may hold one interval per neuron or one per row (arrays of shape
+    ``(rows, n_j)``: each row its own sub-domain). ``lower_slopes[j]``, where given, replaces
+    activation ``j``'s lower linear bound by ``slope · ŷ_j`` (valid for slopes in the
+    activation's :meth:`~qcqp.frontends.activations.Activation.lower_slope_range`), row by row.
+    ``split_terms[j]``, where given, adds ``split_terms[j] · ŷ_j`` to each row — valid when it is
+    nonnegative on the domain (``β d`` for a split ``d ŷ_j >= 0`` and ``β >= 0``).
 
     A parallel pass with absolute values bounds the rounding error of every step, and a pass
     over nonzero patterns finds the rows that are structurally zero (every product has a zero
     factor): those are exact, so a dead path gives the bound 0 rather than ``+tiny``.
     """
+    lower_slopes = lower_slopes or [None] * k
+    split_terms = split_terms or [None] * k
     Lam = C @ net.weights[k]
     const = C @ net.biases[k]
     mag_lam = np.abs(C) @ np.abs(net.weights[k])
@@ -55,13 +65,20 @@ def _backsub(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi) -> np.ndar
     terms = float(net.weights[k].shape[1])
     for j in range(k - 1, -1, -1):
         a_l, b_l, a_u, b_u = net.activation(j).linear_bounds(*pre_bounds[j])
+        if lower_slopes[j] is not None:
+            a_l = lower_slopes[j]
         pos, neg = np.maximum(Lam, 0.0), np.minimum(Lam, 0.0)
-        const = const + pos @ b_u + neg @ b_l
-        mag_const = mag_const + mag_lam @ (np.abs(b_u) + np.abs(b_l))
-        live_const = np.maximum(live_const, _live(live_lam @ _live(np.abs(b_u) + np.abs(b_l))))
+        const = const + _dot(pos, b_u) + _dot(neg, b_l)
+        mag_const = mag_const + _dot(mag_lam, np.abs(b_u) + np.abs(b_l))
+        live_const = np.maximum(live_const, _live(_dot(live_lam, _live(np.abs(b_u) + np.abs(b_l)))))
         Lam = pos * a_u + neg * a_l
         mag_lam = mag_lam * np.maximum(np.abs(a_u), np.abs(a_l))
         live_lam = live_lam * _live(np.abs(a_u) + np.abs(a_l))
+        if split_terms[j] is not None:
+            Lam = Lam + split_terms[j]
+            mag_lam = mag_lam + np.abs(split_terms[j])
+            live_lam = np.maximum(live_lam, _live(split_terms[j]))
+            terms += 1.0
         const = const + Lam @ net.biases[j]
         mag_const = mag_const + mag_lam @ np.abs(net.biases[j])
         live_const = np.maximum(live_const, _live(live_lam @ _live(net.biases[j])))
@@ -74,6 +91,11 @@ def _backsub(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi) -> np.ndar
     exact = np.maximum(live_const, _live(live_lam @ _live(np.abs(lo) + np.abs(hi)))) == 0
     # The activations' linear bounds carry rounding of their own slopes: charge 1e-12 relative.
     return round_out(value, value, magnitude, np.full(value.shape, terms), exact)[1] + 1e-12 * magnitude
+
+
+def _dot(M: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Row-wise ``M · v`` where ``v`` is one vector for all rows or one per row."""
+    return M @ v if v.ndim == 1 else np.einsum("rn,rn->r", M, v)
 
 
 def _live(M: np.ndarray) -> np.ndarray:

@@ -96,18 +96,18 @@ def _min_width(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where((lo < 0) & (lo > -pad), -pad, lo), np.where((hi > 0) & (hi < pad), pad, hi)
 
 
-def lp_bounds(network: Network, lo: np.ndarray, hi: np.ndarray,
-              deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def lp_bounds(network: Network, lo: np.ndarray, hi: np.ndarray, deadline: float | None = None,
+              start: list | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Pre-activation bounds from the LP relaxation, one LP per side of each unstable neuron.
 
     Layer by layer: each layer's bounds feed the triangle relaxation used for the next.
-    Tighter than CROWN (which is intersected in); neurons CROWN already proves stable are
-    skipped (the encoding treats them as affine maps, so their bounds never enter an LP).
-    Every value is the LP backend's rigorous bound. At ``deadline`` (``time.perf_counter``
-    seconds) the remaining neurons keep their CROWN bounds.
+    Tighter than the ``start`` bounds (CROWN's by default), which are intersected in; neurons
+    they already prove stable are skipped (the encoding treats them as affine maps, so their
+    bounds never enter an LP). Every value is the LP backend's rigorous bound. At ``deadline``
+    (``time.perf_counter`` seconds) the remaining neurons keep their ``start`` bounds.
     """
     box = Box(lo, hi, 0.5 * (lo + hi))
-    bounds = crown_bounds(network, lo, hi)
+    bounds = list(start) if start is not None else crown_bounds(network, lo, hi)
     for k in range(1, len(network.weights)):
         prefix = Network(network.weights[:k + 1], network.biases[:k + 1], network.activations[:k],
                          source=network.source)

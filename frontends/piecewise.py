@@ -47,6 +47,10 @@ class LeakyReLU(Activation):
         slope_l = np.where(unstable, np.where(hi > -lo, 1.0, a), np.where(lo >= 0, 1.0, a))
         return widen_linear_bounds(slope_l, np.zeros_like(lo), slope_u, intercept_u, lo, hi)
 
+    def lower_slope_range(self, lo, hi):
+        unstable, stable = (lo < 0) & (hi > 0), np.where(lo >= 0, 1.0, self.alpha)
+        return np.where(unstable, self.alpha, stable), np.where(unstable, 1.0, stable)
+
     def encode(self, problem, pre, lo, hi, name):
         def unstable(pre_u, lo_u, hi_u):
             z = problem.variable(name, pre_u.size, lower=self.forward(lo_u), upper=self.forward(hi_u))
