@@ -23,6 +23,7 @@ from qcqp.frontends.encode import BOUND_METHODS, encode_network, lp_bounds
 from qcqp.frontends.network import Network
 from qcqp.frontends.optimized_bounds import alpha_crown_bounds, optimized_lower
 from qcqp.frontends.pgd import pgd_minimize
+from qcqp.frontends.relu_split import split_search, supports
 from qcqp.frontends.specs import Ellipsoid, Specification
 
 ATTACK = "pgd"  # the method name of the attack-only row (its certificates come from CROWN)
@@ -95,10 +96,10 @@ def _worst(bounds: list[list[float]]) -> float:
 
 
 def _decide(net: Network, spec: Specification, crown, options: Options, deadline: float) -> dict:
-    """The complete method: a stronger attack, then optimised (α-CROWN) bounds, then
-    LP-tightened pre-activation bounds, then the exact MILP on every open atom (its
-    incumbents are checked as counterexamples) — all within ``options.time_limit`` seconds
-    for the specification."""
+    """The complete method: a stronger attack, then optimised (α-CROWN) bounds, then branch
+    and bound on activation splits for every open disjunct (ReLU-like networks), then — for
+    what is still open — LP-tightened bounds and the exact MILP (its incumbents are checked
+    as counterexamples); all within ``options.time_limit`` seconds for the specification."""
     if _worst(crown) > 0:
         return {"status": "certified", "margin_bound": _worst(crown), "reason": "CROWN bound propagation"}
     strong = replace(options, pgd_restarts=STRONG_ATTACK * options.pgd_restarts, pgd_steps=2 * options.pgd_steps,
@@ -112,15 +113,47 @@ def _decide(net: Network, spec: Specification, crown, options: Options, deadline
     tight = _optimized_margins(net, spec, pre, crown, deadline)
     if _worst(tight) > 0:
         return {"status": "certified", "margin_bound": _worst(tight), "reason": "optimised (α-CROWN) bounds"}
+    if supports(net):
+        row = _split_search(net, spec, pre, tight, deadline)
+        if row["status"] != "unknown" or time.perf_counter() >= deadline:
+            return _timed_out(row, options, deadline)
     pre = lp_bounds(net, lo, hi, deadline=deadline, start=pre)
     tight = [[max(old, linear_objective_bound(net, a, pre, lo, hi) + b) for old, (a, b) in zip(bounds, atoms)]
              for bounds, atoms in zip(tight, spec.disjuncts)]
     exact_options = options.backend_options.get("exact", {}) | {"decide": 0.0}  # is the margin > 0, not its value
     options = replace(options, backend_options=options.backend_options | {"exact": exact_options})
     row = _solve(net, spec, "exact", tight, cache(lambda: encode_network(net, spec.box, pre)), options, deadline)
+    return _timed_out(row, options, deadline)
+
+
+def _timed_out(row: dict, options: Options, deadline: float) -> dict:
     if row["status"] == "unknown" and time.perf_counter() >= deadline:
         row["reason"] = f"time limit ({options.time_limit:g} s) reached; {row['reason']}"
     return row
+
+
+def _split_search(net: Network, spec: Specification, pre, bounds: list[list[float]], deadline: float) -> dict:
+    """Branch and bound on each open disjunct's best atom, hardest disjunct first, until one
+    stays open or a counterexample falsifying the specification turns up. ``bounds`` (per
+    atom) are raised in place by what the searches prove."""
+    domains = 0
+    for k in np.argsort([max(b) for b in bounds]):
+        if max(bounds[k]) > 0:
+            continue
+        j = int(np.argmax(bounds[k]))
+        a, b = spec.disjuncts[k][j]
+        search = split_search(net, a, b, pre, spec.box.lower, spec.box.upper, deadline)
+        domains += search.domains
+        if search.counterexample is not None and spec.falsified_by(net, search.counterexample):
+            return {"status": "falsified", "margin_bound": _worst(bounds),
+                    "counterexample": search.counterexample.tolist(),
+                    "reason": f"split search counterexample (disjunct {k}, {domains} domains)"}
+        bounds[k][j] = max(bounds[k][j], search.bound)
+        if search.status != "certified":
+            break
+    bound = _worst(bounds)
+    return {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound,
+            "reason": f"split search ({domains} domains)" + ("" if bound > 0 else f": bound {bound:.4g} <= 0")}
 
 
 def _optimized_margins(net: Network, spec: Specification, pre, previous, deadline: float) -> list[list[float]]:

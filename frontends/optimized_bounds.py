@@ -16,6 +16,7 @@ each row's best.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,40 +37,62 @@ def optimized_upper(net: Network, k: int, C: np.ndarray, pre_bounds, lo: np.ndar
     restricted to ``ŷ_j >= 0`` / ``ŷ_j <= 0`` (``pre_bounds`` already clipped), else 0.
     Stops early at ``deadline`` (``time.perf_counter`` seconds).
     """
+    return optimize(net, k, C, pre_bounds, lo, hi, steps, splits, deadline).upper
+
+
+@dataclass
+class Optimized:
+    """An optimised bound: the rigorous ``upper`` per row, and from the float pass at the chosen
+    parameters each row's maximising input ``corner`` and, per layer ``j``, the coefficients
+    on the activations ``σ(ŷ_j)`` (what a branching rule scores neurons by)."""
+
+    upper: np.ndarray
+    corner: np.ndarray
+    coefficients: list[np.ndarray]
+    relaxations: list
+    alpha: list[np.ndarray]  # the chosen slope parameters in [0, 1], per layer
+    beta: list[np.ndarray | None]  # the chosen split multipliers, per layer (None: no splits there)
+
+
+def optimize(net: Network, k: int, C: np.ndarray, pre_bounds, lo: np.ndarray, hi: np.ndarray,
+             steps: int = STEPS, splits=None, deadline: float | None = None, alpha=None, beta=None) -> Optimized:
+    """:func:`optimized_upper` with what the search found along the bound; ``alpha`` and
+    ``beta`` (per layer, as in :class:`Optimized`) start the search where given."""
     C = np.atleast_2d(np.asarray(C, float))
     rows = C.shape[0]
     splits = list(splits) if splits is not None else [None] * k
     relax = [_Relaxation(net, j, pre_bounds[j], rows) for j in range(k)]
-    alpha = [r.start.copy() for r in relax]
-    beta = [None if s is None or not np.any(s) else np.zeros(np.broadcast_shapes(np.shape(s), (rows, r.start.shape[1])))
-            for s, r in zip(splits, relax)]
-    params = [p for p in alpha + beta if p is not None]
-    adam = _Adam(params)
+    alpha = [r.start.copy() if a is None else np.array(a, float) for r, a in zip(relax, alpha or [None] * k)]
+    beta = [None if s is None or not np.any(s) else
+            np.zeros(np.broadcast_shapes(np.shape(s), (rows, r.start.shape[1]))) if b is None else np.array(b, float)
+            for s, r, b in zip(splits, relax, beta or [None] * k)]
+    adam = _Adam([p for p in alpha + beta if p is not None])
     best_value = np.full(rows, np.inf)
     best_alpha, best_beta = [a.copy() for a in alpha], [None if b is None else b.copy() for b in beta]
     scales = None
     for step in range(steps + 1):
-        value, g_alpha, g_beta, scales_now = _bound_and_gradient(net, k, C, relax, alpha, beta, splits, lo, hi)
-        better = value < best_value
-        best_value = np.where(better, value, best_value)
+        now = _bound_and_gradient(net, k, C, relax, alpha, beta, splits, lo, hi)
+        better = now.value < best_value
+        best_value = np.where(better, now.value, best_value)
         for j in range(k):
             best_alpha[j][better] = alpha[j][better]
             if beta[j] is not None:
                 best_beta[j][better] = beta[j][better]
         if step == steps or (deadline is not None and time.perf_counter() >= deadline):
             break
-        scales = scales_now if scales is None else scales
+        scales = now.scales if scales is None else scales
         rates = [SLOPE_RATE] * k + [SPLIT_RATE * scales[j][:, None] for j in range(k) if beta[j] is not None]
-        grads = g_alpha + [g for g in g_beta if g is not None]
-        adam.step(grads, rates)
+        adam.step(now.g_alpha + [g for g in now.g_beta if g is not None], rates)
         for a in alpha:
             np.clip(a, 0.0, 1.0, out=a)
         for b in beta:
             if b is not None:
                 np.maximum(b, 0.0, out=b)
+    best = _bound_and_gradient(net, k, C, relax, best_alpha, best_beta, splits, lo, hi)
     slopes = [r.slope(a) for r, a in zip(relax, best_alpha)]
     terms = [None if b is None else b * s for b, s in zip(best_beta, splits)]
-    return backsub_upper(net, k, C, pre_bounds, lo, hi, lower_slopes=slopes, split_terms=terms)
+    upper = backsub_upper(net, k, C, pre_bounds, lo, hi, lower_slopes=slopes, split_terms=terms)
+    return Optimized(upper, best.corner, best.coefficients, relax, best_alpha, best_beta)
 
 
 def optimized_lower(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi, **options) -> np.ndarray:
@@ -117,9 +140,20 @@ class _Relaxation:
         return self.low + alpha * self.span
 
 
-def _bound_and_gradient(net, k, C, relax, alpha, beta, splits, lo, hi):
-    """The float upper bound per row, its gradients in every ``alpha[j]`` and ``beta[j]``, and
-    per layer the rows' mean coefficient magnitude (the scale of the split multipliers)."""
+@dataclass
+class _Pass:
+    value: np.ndarray
+    g_alpha: list
+    g_beta: list
+    scales: list
+    corner: np.ndarray
+    coefficients: list
+
+
+def _bound_and_gradient(net, k, C, relax, alpha, beta, splits, lo, hi) -> _Pass:
+    """The float upper bound per row, its gradients in every ``alpha[j]`` and ``beta[j]``, per
+    layer the rows' mean coefficient magnitude (the scale of the split multipliers), the
+    maximising corner and the coefficients on each layer's activations."""
     Lam, const = C @ net.weights[k], C @ net.biases[k]
     coefficients = [None] * k
     scales = [None] * k
@@ -145,7 +179,7 @@ def _bound_and_gradient(net, k, C, relax, alpha, beta, splits, lo, hi):
             g_beta[j] = splits[j] * z
         h = np.where(g > 0, r.a_u * z + r.b_u, r.slope(alpha[j]) * z + r.b_l)
         z = h @ net.weights[j + 1].T + net.biases[j + 1]
-    return value, g_alpha, g_beta, scales
+    return _Pass(value, g_alpha, g_beta, scales, corner, coefficients)
 
 
 class _Adam:

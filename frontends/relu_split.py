@@ -1,0 +1,168 @@
+"""Branch and bound on activation splits: decide ``c · f(x) + d > 0`` on an input box.
+
+A domain fixes the phase of some unstable neurons (``ŷ >= 0`` or ``ŷ <= 0``, for activations
+with one kink at 0: ReLU, leaky ReLU). Its bound is the optimised bound with a multiplier
+per split (β-CROWN style, :func:`~qcqp.frontends.optimized_bounds.optimize`) on the root's
+pre-activation bounds clipped at every split — a domain is the root plus its splits, so it
+is stored as one small integer array. Domains are split in batches, worst bound first, on
+the neuron whose upper-relaxation intercept costs the bound most (the BaBSR score), and both
+children of a batch are bounded in one vectorised pass. A child inherits its parent's bound
+when that is better (it is a subset). Each bound's maximising input is tried as a
+counterexample; the caller re-checks any it returns.
+
+The driver of :mod:`qcqp.branch` is not used: its nodes are IRs re-solved by a backend,
+where these bounds need no model and a thousand nodes cost one batched pass.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from qcqp.errors import InputError
+from qcqp.frontends.bounds import backsub_upper
+from qcqp.frontends.network import Network
+from qcqp.frontends.optimized_bounds import optimize
+
+BATCH = 64  # domains split per round; their 2·BATCH children are bounded together
+SEARCH_STEPS = 20  # optimisation steps per batch of domains
+
+
+@dataclass
+class SplitSearch:
+    """The outcome: ``bound`` is a valid lower bound on ``min c · f(x) + d`` over the box."""
+
+    status: str  # "certified", "falsified" or "unknown"
+    bound: float
+    counterexample: np.ndarray | None
+    domains: int  # domains bounded
+    leaves: int  # domains with nothing left to split that stayed open
+
+
+def supports(net: Network) -> bool:
+    """Whether every activation has one kink at 0 and a slope family (ReLU, leaky ReLU)."""
+    return all(a.piecewise_linear and a.lower_slope_range(np.array([-1.0]), np.array([1.0])) is not None
+               for a in net.activations)
+
+
+def split_search(net: Network, c: np.ndarray, d: float, pre, lo: np.ndarray, hi: np.ndarray,
+                 deadline: float, batch: int = BATCH, steps: int = SEARCH_STEPS) -> SplitSearch:
+    """Search until the margin is proven positive, an input makes it ``<= 0``, or ``deadline``
+    (``time.perf_counter`` seconds). ``pre`` are sound pre-activation bounds on the box."""
+    if not supports(net):
+        raise InputError("split search needs activations with one kink at 0 (relu, leaky_relu)")
+    layers = len(net.activations)
+    root_lo = [np.asarray(pre[j][0], float) for j in range(layers)]
+    root_hi = [np.asarray(pre[j][1], float) for j in range(layers)]
+    sizes = np.cumsum([0] + [lo_j.size for lo_j in root_lo])
+    unstable = np.concatenate([(a < 0) & (b > 0) for a, b in zip(root_lo, root_hi)])
+    counter = itertools.count()
+
+    def bound(splits: np.ndarray, warm: np.ndarray | None):
+        """Bounds, corners, next branching neuron and optimised parameters of the domains
+        ``splits`` (rows), their search started from ``warm`` (rows of slopes, then multipliers)."""
+        cut = [splits[:, sizes[j]:sizes[j + 1]] for j in range(layers)]
+        bounds = [(np.where(s > 0, np.maximum(a, 0.0), a), np.where(s < 0, np.minimum(b, 0.0), b))
+                  for s, a, b in zip(cut, root_lo, root_hi)]
+        alpha = beta = None
+        if warm is not None:
+            alpha = [warm[:, sizes[j]:sizes[j + 1]] for j in range(layers)]
+            beta = [warm[:, sizes[-1] + sizes[j]:sizes[-1] + sizes[j + 1]] for j in range(layers)]
+        result = optimize(net, layers, np.tile(-c, (len(splits), 1)), bounds, lo, hi, steps,
+                          splits=[s.astype(float) for s in cut], alpha=alpha, beta=beta)
+        scores = np.concatenate([np.maximum(g, 0.0) * r.b_u for g, r in zip(result.coefficients,
+                                                                              result.relaxations)], axis=1)
+        scores = np.where(unstable & (splits == 0), scores + 1e-12, -1.0)
+        params = np.concatenate(result.alpha + [np.zeros_like(a) if b is None else b
+                                                for a, b in zip(result.alpha, result.beta)], axis=1)
+        return (d - result.upper, result.corner, np.argmax(scores, axis=1), np.max(scores, axis=1) > 0,
+                params.astype(np.float32))
+
+    start = np.zeros((1, sizes[-1]), dtype=np.int8)
+    heap, leaves, proven, domains, found = [], [], np.inf, 0, None
+    chosen = [(-np.inf, 0, start[0], -1, None)]  # the root, as a batch of one that is not split
+    while chosen:
+        parents = np.array([value for value, *_ in chosen])
+        children = np.array([splits for _, _, splits, _, _ in chosen])
+        warm = None if chosen[0][4] is None else np.array([params for *_, params in chosen])
+        if chosen[0][3] >= 0:
+            children, parents, warm = (np.repeat(a, 2, axis=0) for a in (children, parents, warm))
+            children[np.arange(len(children)), np.repeat([neuron for *_, neuron, _ in chosen], 2)] = \
+                np.tile([1, -1], len(chosen))
+        values, corners, choice, splittable, params = bound(children, warm)
+        values = np.maximum(values, parents)
+        domains += len(children)
+        found = _counterexample(net, c, d, corners)
+        proven = min(proven, np.min(values[values > 0], initial=np.inf))
+        for k in np.flatnonzero(values <= 0):
+            if splittable[k]:
+                heapq.heappush(heap, (float(values[k]), next(counter), children[k], int(choice[k]), params[k]))
+                continue
+            cut = [children[k, sizes[j]:sizes[j + 1]] for j in range(layers)]
+            value, point = _leaf(net, c, d, cut, root_lo, root_hi, lo, hi)
+            found = found if found is not None or point is None else _counterexample(net, c, d, point[None, :])
+            if value > 0:
+                proven = min(proven, value)
+            else:
+                leaves.append(max(value, float(values[k])))
+        if found is not None or time.perf_counter() >= deadline:
+            break
+        chosen = [heapq.heappop(heap) for _ in range(min(batch, len(heap)))]
+    open_bounds = [v for v, *_ in heap] + leaves
+    if found is not None:
+        return SplitSearch("falsified", min(open_bounds + [0.0]), found, domains, len(leaves))
+    if not open_bounds:
+        return SplitSearch("certified", float(proven), None, domains, 0)
+    return SplitSearch("unknown", min(open_bounds), None, domains, len(leaves))
+
+
+def _counterexample(net: Network, c: np.ndarray, d: float, points: np.ndarray) -> np.ndarray | None:
+    """The first of ``points`` with ``c · f(x) + d <= 0`` (float check; the caller re-checks)."""
+    margins = net.forward(points) @ c + d
+    hits = np.flatnonzero(margins <= 0)
+    return points[hits[0]] if hits.size else None
+
+
+def _leaf(net: Network, c: np.ndarray, d: float, splits, root_lo, root_hi, lo, hi):
+    """A domain with every unstable neuron split is a polytope on which the network is affine:
+    its LP gives the exact minimum and a minimiser (or proves the domain empty); the
+    constraints' multipliers, used as split multipliers, give the rigorous bound.
+    Returns ``(bound, minimiser or None)``."""
+    from scipy.optimize import linprog
+
+    bounds = [(np.where(s > 0, np.maximum(a, 0.0), a), np.where(s < 0, np.minimum(b, 0.0), b))
+              for s, a, b in zip(splits, root_lo, root_hi)]
+    M, m, rows, offsets, owners = np.eye(lo.size), np.zeros(lo.size), [], [], []
+    for j, (low, high) in enumerate(bounds):
+        M, m = net.weights[j] @ M, net.weights[j] @ m + net.biases[j]
+        for i in np.flatnonzero(splits[j]):  # s z_i(x) >= 0, as -s (M_i x + m_i) <= 0
+            rows.append(-splits[j][i] * M[i])
+            offsets.append(splits[j][i] * m[i])
+            owners.append((j, i))
+        slope = net.activation(j).lower_slope_range(low, high)[0]  # stable: the phase's slope
+        M, m = slope[:, None] * M, slope * m
+    M, m = net.weights[-1] @ M, net.weights[-1] @ m + net.biases[-1]
+    A = np.array(rows).reshape(len(rows), lo.size)
+    box = list(zip(lo, hi))
+    if not rows:
+        return -np.inf, None  # nothing split: the optimised bound is already exact
+    solved = linprog(c @ M, A_ub=A, b_ub=np.array(offsets), bounds=box, method="highs")
+    if solved.status == 0:
+        multipliers, point = -solved.ineqlin.marginals, solved.x
+    elif solved.status == 2:  # empty: phase one's multipliers, scaled up, push the bound to +inf
+        slack = linprog(np.r_[np.zeros(lo.size), np.ones(len(rows))], A_ub=np.hstack([A, -np.eye(len(rows))]),
+                        b_ub=np.array(offsets), bounds=box + [(0, None)] * len(rows), method="highs")
+        if slack.status != 0:
+            return -np.inf, None
+        multipliers, point = -1e6 * (1 + np.abs(c @ M).sum()) * slack.ineqlin.marginals, None
+    else:
+        return -np.inf, None
+    terms = [np.zeros(np.size(s)) for s in splits]
+    for (j, i), beta in zip(owners, multipliers):
+        terms[j][i] = max(beta, 0.0) * splits[j][i]
+    upper = backsub_upper(net, len(splits), -c[None, :], bounds, lo, hi, split_terms=terms)
+    return float(d - upper[0]), point
