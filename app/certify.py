@@ -29,7 +29,7 @@ from qcqp.frontends.specs import Ellipsoid, Specification
 ATTACK = "pgd"  # the method name of the attack-only row (its certificates come from CROWN)
 COMPLETE = "complete"  # the decision procedure: attacks, optimised and LP bounds, the MILP, in one budget
 STRONG_ATTACK = 4  # the complete method's second attack: this many times the restarts, twice the steps
-SPLIT_SHARE = 0.5  # of the time left after the optimised bounds, the split search's share (the MILP's is the rest)
+SPLIT_SHARE = 0.25  # of the time left after the optimised bounds, the split search's share (the MILP's is the rest)
 EMPTY_SET_BOUND = 1e300  # JSON has no infinity: the margin bound of an empty input set
 
 
