@@ -66,8 +66,7 @@ def split_search(net: Network, c: np.ndarray, d: float, pre, lo: np.ndarray, hi:
         """Bounds, corners, next branching neuron and optimised parameters of the domains
         ``splits`` (rows), their search started from ``warm`` (rows of slopes, then multipliers)."""
         cut = [splits[:, sizes[j]:sizes[j + 1]] for j in range(layers)]
-        bounds = [(np.where(s > 0, np.maximum(a, 0.0), a), np.where(s < 0, np.minimum(b, 0.0), b))
-                  for s, a, b in zip(cut, root_lo, root_hi)]
+        bounds = _clipped(cut, root_lo, root_hi)
         alpha = beta = None
         if warm is not None:
             alpha = [warm[:, sizes[j]:sizes[j + 1]] for j in range(layers)]
@@ -120,6 +119,12 @@ def split_search(net: Network, c: np.ndarray, d: float, pre, lo: np.ndarray, hi:
     return SplitSearch("unknown", min(open_bounds), None, domains, len(leaves))
 
 
+def _clipped(splits, root_lo, root_hi) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The root's pre-activation bounds with each split neuron's interval cut at 0."""
+    return [(np.where(s > 0, np.maximum(a, 0.0), a), np.where(s < 0, np.minimum(b, 0.0), b))
+            for s, a, b in zip(splits, root_lo, root_hi)]
+
+
 def _counterexample(net: Network, c: np.ndarray, d: float, points: np.ndarray) -> np.ndarray | None:
     """The first of ``points`` with ``c · f(x) + d <= 0`` (float check; the caller re-checks)."""
     margins = net.forward(points) @ c + d
@@ -134,8 +139,7 @@ def _leaf(net: Network, c: np.ndarray, d: float, splits, root_lo, root_hi, lo, h
     Returns ``(bound, minimiser or None)``."""
     from scipy.optimize import linprog
 
-    bounds = [(np.where(s > 0, np.maximum(a, 0.0), a), np.where(s < 0, np.minimum(b, 0.0), b))
-              for s, a, b in zip(splits, root_lo, root_hi)]
+    bounds = _clipped(splits, root_lo, root_hi)
     M, m, rows, offsets, owners = np.eye(lo.size), np.zeros(lo.size), [], [], []
     for j, (low, high) in enumerate(bounds):
         M, m = net.weights[j] @ M, net.weights[j] @ m + net.biases[j]
