@@ -25,6 +25,7 @@ from qcqp.frontends.network import Network
 
 STEPS = 20  # Adam steps per optimised bound
 SLOPE_RATE = 0.1  # Adam step on the slope parameter, which lives in [0, 1]
+DECAY = 0.98  # the rates shrink by this factor per step (smaller steps near the optimum)
 SPLIT_RATE = 0.05  # Adam step on a split multiplier, relative to its row's coefficient scale
 
 
@@ -57,14 +58,16 @@ class Optimized:
 def optimize(net: Network, k: int, C: np.ndarray, pre_bounds, lo: np.ndarray, hi: np.ndarray,
              steps: int = STEPS, splits=None, deadline: float | None = None, alpha=None, beta=None) -> Optimized:
     """:func:`optimized_upper` with what the search found along the bound; ``alpha`` and
-    ``beta`` (per layer, as in :class:`Optimized`) start the search where given."""
+    ``beta`` (per layer, as in :class:`Optimized`) start the search where given, except in
+    rows of NaN, which start afresh (CROWN's slopes, no multipliers)."""
     C = np.atleast_2d(np.asarray(C, float))
     rows = C.shape[0]
     splits = list(splits) if splits is not None else [None] * k
     relax = [_Relaxation(net, j, pre_bounds[j], rows) for j in range(k)]
-    alpha = [r.start.copy() if a is None else np.array(a, float) for r, a in zip(relax, alpha or [None] * k)]
+    alpha = [r.start.copy() if a is None else np.where(np.isnan(a), r.start, a)
+             for r, a in zip(relax, alpha or [None] * k)]
     beta = [None if s is None or not np.any(s) else
-            np.zeros(np.broadcast_shapes(np.shape(s), (rows, r.start.shape[1]))) if b is None else np.array(b, float)
+            np.zeros(np.broadcast_shapes(np.shape(s), (rows, r.start.shape[1]))) if b is None else np.nan_to_num(b)
             for s, r, b in zip(splits, relax, beta or [None] * k)]
     adam = _Adam([p for p in alpha + beta if p is not None])
     best_value = np.full(rows, np.inf)
@@ -81,7 +84,9 @@ def optimize(net: Network, k: int, C: np.ndarray, pre_bounds, lo: np.ndarray, hi
         if step == steps or (deadline is not None and time.perf_counter() >= deadline):
             break
         scales = now.scales if scales is None else scales
-        rates = [SLOPE_RATE] * k + [SPLIT_RATE * scales[j][:, None] for j in range(k) if beta[j] is not None]
+        decay = DECAY ** step
+        rates = [decay * SLOPE_RATE] * k + [decay * SPLIT_RATE * scales[j][:, None] for j in range(k)
+                                             if beta[j] is not None]
         adam.step(now.g_alpha + [g for g in now.g_beta if g is not None], rates)
         for a in alpha:
             np.clip(a, 0.0, 1.0, out=a)

@@ -6,8 +6,9 @@ per split (β-CROWN style, :func:`~qcqp.frontends.optimized_bounds.optimize`) on
 pre-activation bounds clipped at every split — a domain is the root plus its splits, so it
 is stored as one small integer array. Domains are split in batches, worst bound first, on
 the neuron whose upper-relaxation intercept costs the bound most (the BaBSR score), and both
-children of a batch are bounded in one vectorised pass. A child inherits its parent's bound
-when that is better (it is a subset). Each bound's maximising input is tried as a
+children of a batch are bounded in one vectorised pass, each search started from its parent's
+parameters. A child inherits its parent's bound when that is better (it is a subset), and its
+own children then start afresh: such a warm start sits in a local optimum. Each bound's maximising input is tried as a
 counterexample; the caller re-checks any it returns.
 
 The driver of :mod:`qcqp.branch` is not used: its nodes are IRs re-solved by a backend,
@@ -93,7 +94,9 @@ def split_search(net: Network, c: np.ndarray, d: float, pre, lo: np.ndarray, hi:
             children[np.arange(len(children)), np.repeat([neuron for *_, neuron, _ in chosen], 2)] = \
                 np.tile([1, -1], len(chosen))
         values, corners, choice, splittable, params = bound(children, warm)
-        values = np.maximum(values, parents)
+        worse = values < parents  # keep the parent's bound; the warm start failed: restart from CROWN's
+        values = np.where(worse, parents, values)
+        params[worse] = np.nan
         domains += len(children)
         found = _counterexample(net, c, d, corners)
         proven = min(proven, np.min(values[values > 0], initial=np.inf))

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from qcqp.frontends.bounds import crown_bounds, linear_objective_bound
 from qcqp.frontends.encode import encode_network
-from qcqp.frontends.optimized_bounds import alpha_crown_bounds, optimized_lower
+from qcqp.frontends.optimized_bounds import alpha_crown_bounds, optimize, optimized_lower
 from qcqp.frontends.specs import linf_ball
 
 
@@ -62,3 +62,16 @@ def test_split_multipliers_keep_the_bound_valid_on_the_split_domain(seed, side):
     assert with_beta >= crown - 1e-9 * (1 + abs(crown))
     if inside.any():
         assert with_beta <= np.min(net.forward(x[inside]) @ c)
+
+
+def test_rows_of_nan_start_afresh():
+    """A warm start's NaN rows are searched from CROWN's slopes, the others from their own."""
+    net = random_net([3, 8, 8, 2], 7, scale=2.0)
+    box = linf_ball(np.full(3, 0.5), 0.4)
+    pre = crown_bounds(net, box.lower, box.upper)
+    C = np.array([[1.0, -1.0], [-1.0, 1.0]])
+    cold = optimize(net, 2, C, pre[:2], box.lower, box.upper, steps=10)
+    warm = [np.vstack([np.full(a.shape[1], np.nan), a[1]]) for a in cold.alpha]
+    mixed = optimize(net, 2, C, pre[:2], box.lower, box.upper, steps=10, alpha=warm)
+    assert mixed.upper[0] == cold.upper[0]
+    assert mixed.upper[1] <= cold.upper[1] + 1e-9 * (1 + abs(cold.upper[1]))
