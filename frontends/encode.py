@@ -96,19 +96,23 @@ def _min_width(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where((lo < 0) & (lo > -pad), -pad, lo), np.where((hi > 0) & (hi < pad), pad, hi)
 
 
-def lp_bounds(network: Network, lo: np.ndarray, hi: np.ndarray, deadline: float | None = None,
-              start: list | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Pre-activation bounds from the LP relaxation, one LP per side of each unstable neuron.
+def relaxation_bounds(network: Network, lo: np.ndarray, hi: np.ndarray, backend: str = "lp",
+                      layers: int | None = None, deadline: float | None = None,
+                      start: list | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pre-activation bounds from a relaxation (``backend``: ``"lp"``, ``"sdp"``, ...), one
+    bound per side of each unstable neuron, for the first ``layers`` layers after the input
+    layer (default: all, the logits included).
 
-    Layer by layer: each layer's bounds feed the triangle relaxation used for the next.
-    Tighter than the ``start`` bounds (CROWN's by default), which are intersected in; neurons
-    they already prove stable are skipped (the encoding treats them as affine maps, so their
-    bounds never enter an LP). Every value is the LP backend's rigorous bound. At ``deadline``
+    Layer by layer: each layer's bounds feed the relaxation used for the next. Tighter than
+    the ``start`` bounds (CROWN's by default), which are intersected in; neurons they already
+    prove stable are skipped (the encoding treats them as affine maps, so their bounds never
+    enter a relaxation). Every value is the backend's rigorous bound. At ``deadline``
     (``time.perf_counter`` seconds) the remaining neurons keep their ``start`` bounds.
     """
     box = Box(lo, hi, 0.5 * (lo + hi))
     bounds = list(start) if start is not None else crown_bounds(network, lo, hi)
-    for k in range(1, len(network.weights)):
+    last = len(network.weights) - 1 if layers is None else min(layers, len(network.weights) - 1)
+    for k in range(1, last + 1):
         prefix = Network(network.weights[:k + 1], network.biases[:k + 1], network.activations[:k],
                          source=network.source)
         enc = encode_network(prefix, box, bounds[:k + 1])
@@ -116,11 +120,18 @@ def lp_bounds(network: Network, lo: np.ndarray, hi: np.ndarray, deadline: float 
         hidden = k < len(network.activations)
         neurons = np.flatnonzero((new_lo < 0) & (new_hi > 0)) if hidden else np.arange(new_lo.size)
         rows = [enc.objective(np.eye(1, new_lo.size, j).ravel()) for j in neurons]
-        relaxation = enc.relaxation("lp")
+        relaxation = enc.relaxation(backend)
         new_lo[neurons] = np.maximum(new_lo[neurons], relaxation.bounds(rows, "min", deadline))
         new_hi[neurons] = np.minimum(new_hi[neurons], relaxation.bounds(rows, "max", deadline))
         bounds[k] = (new_lo, new_hi)
     return bounds
+
+
+def lp_bounds(network: Network, lo: np.ndarray, hi: np.ndarray, deadline: float | None = None,
+              start: list | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`relaxation_bounds` by the LP relaxation (the triangle relaxation of each
+    activation), every layer."""
+    return relaxation_bounds(network, lo, hi, "lp", deadline=deadline, start=start)
 
 
 BOUND_METHODS = {"interval": interval_bounds, "crown": crown_bounds, "lp": lp_bounds}

@@ -177,6 +177,23 @@ def test_lp_bounds_are_sound_and_tighter_than_crown():
         assert np.all(lo >= clo) and np.all(hi <= chi)
 
 
+def test_sdp_bounds_of_the_first_layers_are_sound_and_tighter_than_their_start():
+    from qcqp.frontends.encode import relaxation_bounds
+
+    net = random_net([4, 8, 6, 5, 3], 9, scale=2.0)  # 6 of layer 1's 6 neurons unstable under CROWN
+    rng = np.random.default_rng(9)
+    box = linf_ball(rng.random(4), 0.3)
+    crown = crown_bounds(net, box.lower, box.upper)
+    tight = relaxation_bounds(net, box.lower, box.upper, "sdp", layers=1, start=crown)
+    pres = net.pre_activations(rng.uniform(box.lower, box.upper, (2000, 4)))
+    for (lo, hi), (clo, chi), pre in zip(tight, crown, pres):
+        assert np.all(pre >= lo) and np.all(pre <= hi)
+        assert np.all(lo >= clo) and np.all(hi <= chi)
+    assert np.sum(tight[1][1] - tight[1][0]) < np.sum(crown[1][1] - crown[1][0])
+    for k in (0, 2, 3):  # the input layer, and the layers after the first ``layers``, keep their start
+        assert np.array_equal(tight[k][0], crown[k][0]) and np.array_equal(tight[k][1], crown[k][1])
+
+
 def test_torch_sequential_matches_torch():
     torch = pytest.importorskip("torch")
     from qcqp.frontends.loaders import from_torch
