@@ -179,7 +179,7 @@ def _solve(net: Network, spec: Specification, method: str, crown, encoding, opti
     left, and the search stops when there is none."""
     bounds = [list(b) for b in crown]
     own: list[list[float | None]] = [[None] * len(b) for b in crown]  # this method's bound per atom
-    reason, counterexample = "certified", None
+    reason, counterexample = "", None
     early = not options.all_targets
     for k in np.argsort([max(b) for b in bounds]):
         for j, (a, b) in enumerate(spec.disjuncts[k]):
@@ -200,11 +200,11 @@ def _solve(net: Network, spec: Specification, method: str, crown, encoding, opti
             bounds[k][j] = max(bounds[k][j], result.bound)
             if counterexample is None and result.point is not None and spec.falsified_by(net, result.point["x"]):
                 counterexample = result.point["x"]
-        if max(bounds[k]) <= 0 and reason == "certified":
+        if max(bounds[k]) <= 0 and not reason:
             reason = f"{method} bound {max(bounds[k]):.4g} <= 0 for disjunct {k}"
         if early and (counterexample is not None or max(bounds[k]) <= 0):
             break
-    row = _bound_row(bounds, own, reason)
+    row = _bound_row(bounds, own, reason, proof=f"{method} bound")
     if counterexample is not None:
         row |= {"status": "falsified", "counterexample": counterexample.tolist(), "reason": f"{method} counterexample"}
     return row
@@ -217,8 +217,10 @@ def _backend_options(method: str, options: Options) -> dict:
     return timed | options.backend_options.get(method, {})
 
 
-def _bound_row(bounds: list[list[float]], own: list[list[float | None]], reason: str) -> dict:
-    """The row for the bounds reached so far (certified if they already suffice)."""
+def _bound_row(bounds: list[list[float]], own: list[list[float | None]], reason: str,
+               proof: str = "certified") -> dict:
+    """The row for the bounds reached so far: certified (``proof`` says by what) if they
+    already suffice, else unknown for ``reason``."""
     bound = _worst(bounds)
     return {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound, "target_bounds": own,
-            "reason": "certified" if bound > 0 else reason}
+            "reason": proof if bound > 0 else reason}

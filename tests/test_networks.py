@@ -289,3 +289,12 @@ def test_relaxation_bounds_match_one_solve_per_objective(backend):
         single = [relaxation.with_objective(row, sense).solve().bound for row in rows]
         np.testing.assert_allclose(batch, single, rtol=1e-6, atol=1e-6)
         assert np.all(np.isinf(relaxation.bounds(rows, sense, deadline=0.0)))
+
+
+def test_a_certificate_names_the_method_that_proved_it():
+    net = random_net([5, 8, 6, 3], 2, scale=2.0)  # CROWN leaves this margin open, the LP closes it
+    x0 = np.random.default_rng(2).random(5)
+    inst = margin_spec(linf_ball(x0, 0.1), int(net.forward(x0).argmax()), 3)
+    rows = analyse(net, inst, ["lp", "exact"], Options(pgd_steps=30, pgd_restarts=3))
+    assert rows["lp"]["status"] == rows["exact"]["status"] == "certified"
+    assert (rows["lp"]["reason"], rows["exact"]["reason"]) == ("lp bound", "exact bound")
