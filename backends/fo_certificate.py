@@ -23,6 +23,7 @@ from qcqp.safe import EPS, lambda_min_lower, lambda_min_lower_factored, loosen_u
 
 DENSE_LIMIT = 2000  # up to this size eigenvalues are dense; above, LOBPCG and a verified LDLᵀ
 NEGATIVE_PAIRS = (30, 10)  # the lowest eigenpairs spread_kappa looks at (dense, LOBPCG)
+ROUNDING = 1e-12  # relative to the largest entry: eigenvalues this close to 0 are rounding, not negative
 CERTIFY_WORK = 5e7  # entries of S visited by the certificate's LOBPCG (200–1000 iterations): its residual
 # is what the proven σ gives away
 REFINE_SECONDS = 1.0  # factorisations spent moving the proven σ toward that estimate
@@ -125,7 +126,7 @@ def spread_kappa(qmap: QuadMap, mult: Multipliers, rounds: int = 4, floor: float
     for _ in range(rounds):
         S = np.diag(kappa) - Md if dense else sp.csr_array(sp.diags_array(kappa) - M)
         values, vectors = _lowest(S, NEGATIVE_PAIRS[0] if dense else NEGATIVE_PAIRS[1], dense, maxiter=60)
-        negative = values < 0
+        negative = values < -ROUNDING * (1.0 + abs(S).max())  # rounding-level ones would scale by ~1/0
         if not negative.any():
             break
         d = (vectors[:, negative] ** 2) @ (-values[negative])
