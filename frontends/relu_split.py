@@ -8,8 +8,8 @@ is stored as one small integer array. Domains are split in batches, worst bound 
 the neuron whose upper-relaxation intercept costs the bound most (the BaBSR score), and both
 children of a batch are bounded in one vectorised pass, each search started from its parent's
 parameters. A child inherits its parent's bound when that is better (it is a subset), and its
-own children then start afresh: such a warm start sits in a local optimum. Each bound's maximising input is tried as a
-counterexample; the caller re-checks any it returns.
+own children then start afresh: such a warm start sits in a local optimum. Each bound's
+maximising input is tried as a counterexample; the caller re-checks any it returns.
 
 The driver of :mod:`qcqp.branch` is not used: its nodes are IRs re-solved by a backend,
 where these bounds need no model and a thousand nodes cost one batched pass.
