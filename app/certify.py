@@ -24,7 +24,7 @@ from qcqp.frontends.network import Network
 from qcqp.frontends.optimized_bounds import alpha_crown_bounds, optimized_lower
 from qcqp.frontends.pgd import pgd_minimize
 from qcqp.frontends.relu_split import split_search, supports
-from qcqp.frontends.specs import Ellipsoid, Specification
+from qcqp.frontends.specs import Ellipsoid, Property, Specification
 
 ATTACK = "pgd"  # the method name of the attack-only row (its certificates come from CROWN)
 COMPLETE = "complete"  # the decision procedure: attacks, optimised and LP bounds, the MILP, in one budget
@@ -52,13 +52,44 @@ def attack(net: Network, spec: Specification, options: Options):
     values, points = pgd_minimize(net, spec.box, C, d, options.pgd_steps, options.pgd_restarts, options.seed)
     order = np.argsort(values)
     for k in order:
-        if spec.falsified_by(net, points[k]):
-            return float(values[k]), points[k]
+        found = spec.counterexample(net, points[k])
+        if found is not None:
+            return float(values[k]), found
     return float(values[order[0]]), None
 
 
-def analyse(net: Network, spec: Specification, methods: list[str], options: Options) -> dict[str, dict]:
-    """Rows of results.json for every method on one specification."""
+def analyse(net: Network, prop: Specification | Property, methods: list[str], options: Options) -> dict[str, dict]:
+    """Rows of results.json for every method on one property: its parts (one per input box)
+    in turn, each with an equal share of the time left. Per method, the property is
+    falsified if one part is, certified if every part is, and its margin bound is the least
+    of its parts'. Parts stop once every method has falsified one."""
+    start = time.perf_counter()
+    merged: dict[str, dict] = {}
+    for k, part in enumerate(prop.parts):
+        left = max(options.time_limit - (time.perf_counter() - start), 1e-3)
+        rows = _analyse_part(net, part, methods, replace(options, time_limit=left / (len(prop.parts) - k)))
+        merged = rows if not merged else {m: _merge(merged[m], rows[m]) for m in methods}
+        if all(row["status"] == "falsified" for row in merged.values()):
+            break
+    elapsed = time.perf_counter() - start
+    return {m: row | {"time_s": elapsed} if len(prop.parts) > 1 else row for m, row in merged.items()}
+
+
+def _merge(first: dict, second: dict) -> dict:
+    """One method's row over two parts of a property."""
+    if first["status"] == "falsified":
+        return first
+    if second["status"] == "falsified":
+        return second
+    worse = first if first["margin_bound"] <= second["margin_bound"] else second
+    status = "certified" if first["status"] == second["status"] == "certified" else "unknown"
+    reason = next(r["reason"] for r in (first, second, worse) if r["status"] == status)
+    return worse | {"status": status, "reason": reason,
+                    "pgd_margin": min(first["pgd_margin"], second["pgd_margin"])}
+
+
+def _analyse_part(net: Network, spec: Specification, methods: list[str], options: Options) -> dict[str, dict]:
+    """Rows of results.json for every method on one specification (one input box)."""
     start = time.perf_counter()
     pgd_value, counterexample = attack(net, spec, options)
     pre = BOUND_METHODS[options.bounds](net, spec.box.lower, spec.box.upper)
@@ -149,9 +180,9 @@ def _split_search(net: Network, spec: Specification, pre, bounds: list[list[floa
         a, b = spec.disjuncts[k][j]
         search = split_search(net, a, b, pre, spec.box.lower, spec.box.upper, deadline)
         domains += search.domains
-        if search.counterexample is not None and spec.falsified_by(net, search.counterexample):
-            return {"status": "falsified", "margin_bound": _worst(bounds),
-                    "counterexample": search.counterexample.tolist(),
+        found = None if search.counterexample is None else spec.counterexample(net, search.counterexample)
+        if found is not None:
+            return {"status": "falsified", "margin_bound": _worst(bounds), "counterexample": found.tolist(),
                     "reason": f"split search counterexample (disjunct {k}, {domains} domains)"}
         bounds[k][j] = max(bounds[k][j], search.bound)
         if search.status != "certified":
@@ -198,8 +229,8 @@ def _solve(net: Network, spec: Specification, method: str, crown, encoding, opti
                 return _bound_row(bounds, own, f"{method} failed: {result.message}")
             own[k][j] = result.bound
             bounds[k][j] = max(bounds[k][j], result.bound)
-            if counterexample is None and result.point is not None and spec.falsified_by(net, result.point["x"]):
-                counterexample = result.point["x"]
+            if counterexample is None and result.point is not None:
+                counterexample = spec.counterexample(net, result.point["x"])
         if max(bounds[k]) <= 0 and not reason:
             reason = f"{method} bound {max(bounds[k]):.4g} <= 0 for disjunct {k}"
         if early and (counterexample is not None or max(bounds[k]) <= 0):

@@ -15,7 +15,8 @@ from qcqp import InputError
 from qcqp.app.certify import Options, analyse
 from qcqp.frontends.loaders import load_network
 from qcqp.frontends.network import Network
-from qcqp.frontends.specs import Specification, l2_ball, linf_ball, load_vnnlib, margin_spec
+from qcqp.frontends.specs import Property, Specification, l2_ball, linf_ball, margin_spec
+from qcqp.frontends.vnnlib import load_vnnlib
 
 
 def default_model_path() -> Path:
@@ -68,7 +69,7 @@ def array_instances(net: Network, inputs: np.ndarray, labels: np.ndarray, eps: f
             for i, (x, y) in enumerate(zip(inputs, labels))]
 
 
-def vnnlib_instances(net: Network, specs: list[str]) -> list[Specification]:
+def vnnlib_instances(net: Network, specs: list[str]) -> list[Property]:
     return [load_vnnlib(path, net.input_size, net.output_size, index=i) for i, path in enumerate(specs)]
 
 
@@ -166,7 +167,7 @@ def _execute(net, todo, methods, options, jobs, scheduler):
 def nominal_correct(net: Network, instances: list[Specification]) -> np.ndarray | None:
     if any(inst.label is None for inst in instances):
         return None
-    centers = np.array([inst.box.center for inst in instances])
+    centers = np.array([inst.parts[0].box.center for inst in instances])
     return net.forward(centers).argmax(axis=1) == np.array([inst.label for inst in instances])
 
 

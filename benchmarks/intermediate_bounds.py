@@ -57,7 +57,7 @@ def main() -> None:
         net = load_onnx(data / f"mnist-net_{network}.onnx")
         for eps in args.eps:
             for i in args.props:
-                spec = vnnlib_instances(net, [str(data / f"prop_{i}_{eps}.vnnlib")])[0]
+                spec = vnnlib_instances(net, [str(data / f"prop_{i}_{eps}.vnnlib")])[0].only_part()
                 lo, hi = spec.box.lower, spec.box.upper
                 start = time.perf_counter()
                 crown = crown_bounds(net, lo, hi)

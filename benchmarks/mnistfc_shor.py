@@ -28,7 +28,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnistfc"
 def measure(data: Path, name: str, solver: str, queue) -> None:
     """LP and Shor bounds of the hardest target of one property (run in a child process)."""
     net = load_onnx(data / "mnist-net_256x2.onnx")
-    spec = load_vnnlib(data / f"{name}.vnnlib", net.input_size, net.output_size)
+    spec = load_vnnlib(data / f"{name}.vnnlib", net.input_size, net.output_size).only_part()
     box = spec.box
     pre = crown_bounds(net, box.lower, box.upper)
     crown, (a, b) = min(((linear_objective_bound(net, a, pre, box.lower, box.upper) + b, (a, b))

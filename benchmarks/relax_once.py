@@ -44,7 +44,7 @@ def main() -> None:
     print("| property | method | targets | relax per target s | relax once s | saved | max bound diff |")
     print("|---|---|---|---|---|---|---|")
     for spec_path in args.specs:
-        spec = load_vnnlib(spec_path, net.input_size, net.output_size)
+        spec = load_vnnlib(spec_path, net.input_size, net.output_size).only_part()
         for method in args.methods:
             atoms = spec.atoms
             shared = encode_network(net, spec.box)  # both sides share the encoding (CROWN bounds, IR)

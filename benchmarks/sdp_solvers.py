@@ -113,7 +113,7 @@ def build(problem: str):
 
     net_name, _, prop_name = spec.rpartition(":")  # mnistfc:PROP (256x2) or mnistfc:NET:PROP
     net = load_network(SHARED / "mnistfc" / f"mnist-net_{net_name or '256x2'}.onnx")
-    prop = load_vnnlib(SHARED / "mnistfc" / f"{prop_name}.vnnlib", net.input_size, net.output_size)
+    prop = load_vnnlib(SHARED / "mnistfc" / f"{prop_name}.vnnlib", net.input_size, net.output_size).only_part()
     a, b = hardest_target(net, prop)
     return margin_problem(net, prop.box, a, b)
 

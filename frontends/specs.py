@@ -1,15 +1,15 @@
-"""Input sets and properties: boxes (ℓ∞ balls), ellipsoids (ℓ2 balls) and VNN-COMP VNNLIB files."""
+"""Input sets and properties: boxes (ℓ∞ balls), ellipsoids (ℓ2 balls), margin specifications and
+the properties VNNLIB files describe (read by :mod:`qcqp.frontends.vnnlib`)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from qcqp import InputError
 from qcqp.frontends.bounds import interval_bounds
+from qcqp.frontends.formula import Formula, surely_satisfied
 from qcqp.frontends.network import Network
 from qcqp.interval import affine_bounds
 
@@ -135,6 +135,9 @@ class Specification:
     is proven for a disjunct once ``min (a · Y + b) > 0`` for one of its atoms.
 
     ``index`` numbers specifications within a run; ``source`` names where it came from.
+    A specification read from a file keeps the file's ``formula``, against which
+    counterexamples are checked, and ``inner``, its box rounded inward (points there are
+    surely in the file's input region; ``box`` is rounded outward for proofs).
     """
 
     box: Box
@@ -142,24 +145,60 @@ class Specification:
     label: int | None = None
     source: str = ""
     index: int = 0
+    formula: Formula | None = None
+    inner: Box | None = None
 
     @property
     def atoms(self) -> list[Atom]:
         return [atom for atoms in self.disjuncts for atom in atoms]
 
-    def falsified_by(self, net: Network, x: np.ndarray) -> bool:
-        """Does ``x`` (in the box) reach the unsafe region, rigorously?
+    @property
+    def parts(self) -> tuple[Specification, ...]:
+        return (self,)
+
+    def counterexample(self, net: Network, x: np.ndarray) -> np.ndarray | None:
+        """``x``, moved into ``inner`` where given, if it reaches the unsafe region rigorously; else ``None``.
 
         The forward pass runs in interval arithmetic on the point ``[x, x]`` with outward
-        rounding, so a counterexample is reported only if even the largest real value of
-        every atom in some disjunct is ``<= 0``; a float forward pass alone could be fooled
-        by rounding at margins near 1e-15.
+        rounding, and every atom counts only if even its largest real value is ``<= 0``; a
+        float forward pass alone could be fooled by rounding at margins near 1e-15. With a
+        ``formula``, the formula itself (inputs included) is evaluated, not the disjuncts.
         """
+        x = np.asarray(x, dtype=float)
+        if self.inner is not None:
+            x = np.clip(x, self.inner.lower, self.inner.upper)
         if not self.box.contains(x):
-            return False
+            return None
         y_lo, y_hi = interval_bounds(net, x, x)[-1]
-        return any(all(affine_bounds(a[None, :], np.array([b]), y_lo, y_hi)[1][0] <= 0 for a, b in atoms)
-                   for atoms in self.disjuncts)
+        if self.formula is not None:
+            return x if surely_satisfied(self.formula, x, y_lo, y_hi) else None
+        reached = any(all(affine_bounds(a[None, :], np.array([b]), y_lo, y_hi)[1][0] <= 0 for a, b in atoms)
+                      for atoms in self.disjuncts)
+        return x if reached else None
+
+    def falsified_by(self, net: Network, x: np.ndarray) -> bool:
+        """Does ``x`` itself reach the unsafe region, rigorously (see :meth:`counterexample`)?"""
+        found = self.counterexample(net, x)
+        return found is not None and bool(np.array_equal(found, x))
+
+
+@dataclass(frozen=True)
+class Property:
+    """A property as VNN-LIB defines it: unsafe if any part's region is reached. Each part is
+    a :class:`Specification` over one input box (a union of boxes gives several parts)."""
+
+    parts: tuple[Specification, ...]
+    formula: Formula
+    label: int | None = None
+    source: str = ""
+    index: int = 0
+
+    def only_part(self) -> Specification:
+        """The single part of a one-box property (an :class:`InputError` for a union of boxes)."""
+        if len(self.parts) != 1:
+            raise InputError(f"{self.source}: the input region is a union of {len(self.parts)} boxes; "
+                             "expected one")
+        return self.parts[0]
 
 
 def margin_spec(box: Box, label: int, classes: int, index: int = 0, source: str = "") -> Specification:
@@ -169,136 +208,3 @@ def margin_spec(box: Box, label: int, classes: int, index: int = 0, source: str 
     eye = np.eye(classes)
     disjuncts = tuple(((eye[label] - eye[t], 0.0),) for t in range(classes) if t != label)
     return Specification(box, disjuncts, label, source, index)
-
-
-_TOKEN = re.compile(r"\(|\)|[^\s()]+")
-
-
-def _parse_sexprs(text: str, source: str):
-    text = re.sub(r";[^\n]*", "", text)
-    stack: list[list] = [[]]
-    for token in _TOKEN.findall(text):
-        if token == "(":
-            stack.append([])
-        elif token == ")":
-            if len(stack) == 1:
-                raise InputError(f"{source}: unbalanced ')'")
-            done = stack.pop()
-            stack[-1].append(done)
-        else:
-            stack[-1].append(token)
-    if len(stack) != 1:
-        raise InputError(f"{source}: unbalanced '(' ({len(stack) - 1} left open)")
-    return stack[0]
-
-
-def load_vnnlib(path: str | Path, n_inputs: int, n_outputs: int, index: int = 0) -> Specification:
-    """Parse a VNN-COMP property over ``X_0..X_{n-1}`` and ``Y_0..Y_{m-1}``."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such VNNLIB file")
-    text = path.read_text()
-    source = str(path)
-    label = re.search(r"label:\s*(\d+)", text)
-    lower, upper = np.full(n_inputs, -np.inf), np.full(n_inputs, np.inf)
-    disjuncts = []
-    for form in _parse_sexprs(text, source):
-        if not isinstance(form, list) or not form:
-            raise InputError(f"{source}: unexpected top-level token {form!r}")
-        if form[0] == "declare-const":
-            _check_declaration(form, n_inputs, n_outputs, source)
-        elif form[0] == "assert":
-            if len(form) != 2:
-                raise InputError(f"{source}: assert takes one formula")
-            _assert(form[1], lower, upper, disjuncts, n_outputs, source)
-        else:
-            raise InputError(f"{source}: unsupported command {form[0]!r}")
-    if np.any(~np.isfinite(lower)) or np.any(~np.isfinite(upper)):
-        missing = int(np.flatnonzero(~(np.isfinite(lower) & np.isfinite(upper)))[0])
-        raise InputError(f"{source}: input X_{missing} has no lower or upper bound")
-    if np.any(lower > upper):
-        raise InputError(f"{source}: empty input box at X_{int(np.flatnonzero(lower > upper)[0])}")
-    if not disjuncts:
-        raise InputError(f"{source}: no output constraint found")
-    box = Box(lower, upper, 0.5 * (lower + upper))
-    return Specification(box, tuple(disjuncts), int(label.group(1)) if label else None, source, index)
-
-
-def _check_declaration(form, n_inputs, n_outputs, source):
-    if len(form) != 3 or form[2] != "Real":
-        raise InputError(f"{source}: malformed declaration {form}")
-    kind, index = _variable(form[1], source)
-    if index >= (n_inputs if kind == "X" else n_outputs):
-        raise InputError(f"{source}: {form[1]} exceeds the network's "
-                         f"{n_inputs if kind == 'X' else n_outputs} {'inputs' if kind == 'X' else 'outputs'}")
-
-
-def _variable(token, source):
-    match = re.fullmatch(r"([XY])_(\d+)", token) if isinstance(token, str) else None
-    if not match:
-        raise InputError(f"{source}: expected X_i or Y_j, got {token!r}")
-    return match.group(1), int(match.group(2))
-
-
-def _number(token, source) -> float:
-    try:
-        value = float(token)
-    except (TypeError, ValueError):
-        raise InputError(f"{source}: expected a number, got {token!r}") from None
-    if not np.isfinite(value):
-        raise InputError(f"{source}: non-finite constant {token!r}")
-    return value
-
-
-def _assert(formula, lower, upper, disjuncts, n_outputs, source):
-    if not isinstance(formula, list) or not formula:
-        raise InputError(f"{source}: malformed assertion {formula!r}")
-    head = formula[0]
-    if head == "or":
-        for part in formula[1:]:
-            disjuncts.append(_conjunction(part, n_outputs, source))
-        return
-    if head in ("<=", ">=") and any(isinstance(t, str) and t.startswith("X_") for t in formula[1:]):
-        _input_bound(formula, lower, upper, source)
-        return
-    disjuncts.append(_conjunction(formula, n_outputs, source))
-
-
-def _input_bound(formula, lower, upper, source):
-    if len(formula) != 3:
-        raise InputError(f"{source}: malformed input bound {formula}")
-    op, left, right = formula
-    if isinstance(left, str) and left.startswith("X_"):
-        _, i = _variable(left, source)
-        value, is_upper = _number(right, source), op == "<="
-    else:
-        _, i = _variable(right, source)
-        value, is_upper = _number(left, source), op == ">="
-    if i >= lower.size:
-        raise InputError(f"{source}: X_{i} exceeds the network's {lower.size} inputs")
-    if is_upper:
-        upper[i] = min(upper[i], value)
-    else:
-        lower[i] = max(lower[i], value)
-
-
-def _conjunction(formula, n_outputs, source):
-    atoms = formula[1:] if formula and formula[0] == "and" else [formula]
-    return tuple(_output_atom(atom, n_outputs, source) for atom in atoms)
-
-
-def _output_atom(atom, n_outputs, source) -> tuple[np.ndarray, float]:
-    """``(a, b)`` with the atom equivalent to ``a · Y + b <= 0``."""
-    if not isinstance(atom, list) or len(atom) != 3 or atom[0] not in ("<=", ">="):
-        raise InputError(f"{source}: unsupported output constraint {atom!r}")
-    op, left, right = atom
-    a, b = np.zeros(n_outputs), 0.0
-    for token, sign in ((left, 1.0), (right, -1.0)):
-        if isinstance(token, str) and token.startswith("Y_"):
-            _, j = _variable(token, source)
-            if j >= n_outputs:
-                raise InputError(f"{source}: Y_{j} exceeds the network's {n_outputs} outputs")
-            a[j] += sign
-        else:
-            b += sign * _number(token, source)
-    return (a, b) if op == "<=" else (-a, -b)

@@ -102,7 +102,7 @@ def cases(d: Path) -> dict[str, tuple[list[str], str]]:
                                         "no output constraint"),
         "VNNLIB bad number": (["certify", net, "--spec", str(d / "badnumber.vnnlib")], "expected a number"),
         "VNNLIB unsupported command": (["certify", net, "--spec", str(d / "command.vnnlib")],
-                                       "unsupported command 'check-sat'"),
+                                       "unsupported command 'define-fun'"),
     }, common
 
 
@@ -138,7 +138,7 @@ def inputs(tmp_path):
     _vnnlib(tmp_path / "unbounded.vnnlib", GOOD_SPEC + "(assert (<= Y_0 Y_1))\n")
     _vnnlib(tmp_path / "nooutput.vnnlib", spec4)
     _vnnlib(tmp_path / "badnumber.vnnlib", spec4.replace("0.2", "zero.two", 1) + "(assert (<= Y_0 Y_1))\n")
-    _vnnlib(tmp_path / "command.vnnlib", spec4 + "(check-sat)\n")
+    _vnnlib(tmp_path / "command.vnnlib", spec4 + "(define-fun f () Real 1.0)\n")
     return tmp_path
 
 
