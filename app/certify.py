@@ -20,6 +20,7 @@ import numpy as np
 from qcqp import BACKENDS, Status
 from qcqp.frontends.bounds import linear_objective_bound
 from qcqp.frontends.encode import BOUND_METHODS, encode_network, lp_bounds
+from qcqp.frontends.input_split import input_split_search
 from qcqp.frontends.network import Network
 from qcqp.frontends.optimized_bounds import alpha_crown_bounds, optimized_lower
 from qcqp.frontends.pgd import pgd_minimize
@@ -29,6 +30,7 @@ from qcqp.frontends.specs import Ellipsoid, Property, Specification
 ATTACK = "pgd"  # the method name of the attack-only row (its certificates come from CROWN)
 COMPLETE = "complete"  # the decision procedure: attacks, optimised and LP bounds, the MILP, in one budget
 STRONG_ATTACK = 4  # the complete method's second attack: this many times the restarts, twice the steps
+INPUT_SPLIT_DIMS = 16  # networks with at most this many inputs are decided by splitting the input box
 SPLIT_SHARE = 0.25  # of the time left after the optimised bounds, the split search's share (the MILP's is the rest)
 EMPTY_SET_BOUND = 1e300  # JSON has no infinity: the margin bound of an empty input set
 
@@ -128,7 +130,8 @@ def _worst(bounds: list[list[float]]) -> float:
 
 
 def _decide(net: Network, spec: Specification, crown, options: Options, deadline: float) -> dict:
-    """The complete method: a stronger attack, then optimised (α-CROWN) bounds, then branch
+    """The complete method: a stronger attack, then — on networks with at most
+    ``INPUT_SPLIT_DIMS`` inputs — branch and bound on the input box; otherwise optimised (α-CROWN) bounds, then branch
     and bound on activation splits for every open disjunct (ReLU-like networks, for
     ``SPLIT_SHARE`` of the time left), then — for what is still open — LP-tightened bounds
     and the exact MILP (its incumbents are checked as counterexamples); all within
@@ -143,6 +146,8 @@ def _decide(net: Network, spec: Specification, crown, options: Options, deadline
     if counterexample is not None:
         return {"status": "falsified", "margin_bound": _worst(crown), "counterexample": counterexample.tolist(),
                 "reason": "PGD counterexample (strong attack)"}
+    if net.input_size <= INPUT_SPLIT_DIMS:
+        return _input_split(net, spec, crown, options, deadline)
     lo, hi = spec.box.lower, spec.box.upper
     pre = alpha_crown_bounds(net, lo, hi, deadline=deadline)
     tight = _optimized_margins(net, spec, pre, crown, deadline)
@@ -159,6 +164,20 @@ def _decide(net: Network, spec: Specification, crown, options: Options, deadline
     exact_options = options.backend_options.get("exact", {}) | {"decide": 0.0}  # is the margin > 0, not its value
     options = replace(options, backend_options=options.backend_options | {"exact": exact_options})
     row = _solve(net, spec, "exact", tight, cache(lambda: encode_network(net, spec.box, pre)), options, deadline)
+    return _timed_out(row, options, deadline)
+
+
+def _input_split(net: Network, spec: Specification, crown, options: Options, deadline: float) -> dict:
+    """The complete method on a network with few inputs: branch and bound on the input box."""
+    search = input_split_search(net, spec, deadline)
+    bound = max(search.bound, _worst(crown))
+    if search.status == "falsified":
+        return {"status": "falsified", "margin_bound": bound, "counterexample": search.counterexample.tolist(),
+                "reason": f"input split counterexample ({search.boxes} boxes)"}
+    if bound > 0:
+        return {"status": "certified", "margin_bound": bound, "reason": f"input split ({search.boxes} boxes)"}
+    row = {"status": "unknown", "margin_bound": bound, "reason": f"input split ({search.boxes} boxes): bound "
+           f"{bound:.4g} <= 0"}
     return _timed_out(row, options, deadline)
 
 

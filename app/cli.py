@@ -1,4 +1,5 @@
-"""``qcqp`` command line: ``qcqp certify …``, ``qcqp solve …``, ``qcqp train …`` and ``qcqp backends``."""
+"""``qcqp`` command line: ``qcqp certify …``, ``qcqp solve …``, ``qcqp train …``, ``qcqp vnncomp …`` and
+``qcqp backends``."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from qcqp.app.dataset import (
 from qcqp.app.report import format_table, plot_figures, summarise, write_csv, write_json
 from qcqp.app.solve import run_solve
 from qcqp.app.train import PENALTIES, run_train
+from qcqp.app.vnncomp import run_benchmark
 from qcqp.backends.sdp_solvers import SDP_SOLVERS
 from qcqp.frontends.encode import BOUND_METHODS
 from qcqp.frontends.problem_files import PROBLEM_FORMATS
@@ -95,6 +97,21 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (default 200)")
     fit.add_argument("--resume", action="store_true", help="continue from <out>.checkpoint.npz")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    comp = sub.add_parser("vnncomp", help="run a VNN-COMP benchmark folder (its instances.csv) or one instance")
+    comp.add_argument("benchmark", nargs="?", help="benchmark folder holding *instances.csv, networks and properties")
+    comp.add_argument("--instances", help="the instances CSV (default: the folder's *instances.csv)")
+    comp.add_argument("--name", help="benchmark name in the results CSV (default: the folder's name)")
+    comp.add_argument("--out", help="output folder (default results/vnncomp/<benchmark>)")
+    comp.add_argument("--compare", action="append", help="a published results CSV (repeatable), e.g. "
+                      "vnncomp2021_results/results_csv/nnenum.csv")
+    comp.add_argument("--limit", type=int, help="only the first N instances")
+    comp.add_argument("--jobs", type=int, default=1, help="parallel workers (dask LocalCluster)")
+    comp.add_argument("--scheduler", help="address of an existing dask scheduler")
+    comp.add_argument("--onnx", help="one instance: the network (with --vnnlib, --result-file, --timeout)")
+    comp.add_argument("--vnnlib", help="one instance: the property")
+    comp.add_argument("--result-file", help="one instance: where the result word (and counterexample) go")
+    comp.add_argument("--timeout", type=float, help="one instance: its wall-clock limit (s)")
+    comp.add_argument("--quiet", action="store_true", help="no line per instance")
     sub.add_parser("backends", help="list the backends and SDP solvers, and whether each is available")
     return parser
 
@@ -114,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_solve(args)
         if args.command == "train":
             return run_train(args)
+        if args.command == "vnncomp":
+            return run_benchmark(args)
         return certify(args)
     except InputError as error:
         print(f"qcqp: error: {error}", file=sys.stderr)

@@ -45,7 +45,8 @@ def backsub_upper(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi,
     """Rigorous upper bounds on ``C ŷ_k`` (rows of ``C``) with activations relaxed linearly.
 
     ``pre_bounds[j]`` may hold one interval per neuron or one per row (arrays of shape
-    ``(rows, n_j)``: each row its own sub-domain). ``lower_slopes[j]``, where given, replaces
+    ``(rows, n_j)``: each row its own sub-domain), and so may the input box ``lo``, ``hi``
+    (shape ``(rows, n)``). ``lower_slopes[j]``, where given, replaces
     activation ``j``'s lower linear bound by ``slope · ŷ_j`` (valid for slopes in the
     activation's :meth:`~qcqp.frontends.activations.Activation.lower_slope_range`), row by row.
     ``split_terms[j]``, where given, adds ``split_terms[j] · ŷ_j`` to each row — valid when it is
@@ -86,9 +87,9 @@ def backsub_upper(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi,
         mag_lam = mag_lam @ np.abs(net.weights[j])
         live_lam = _live(live_lam @ _live(net.weights[j]))
         terms += 2.0 * net.weights[j].shape[0] + net.weights[j].shape[1]
-    value = const + np.maximum(Lam, 0.0) @ hi + np.minimum(Lam, 0.0) @ lo
-    magnitude = mag_const + mag_lam @ np.maximum(np.abs(lo), np.abs(hi))
-    exact = np.maximum(live_const, _live(live_lam @ _live(np.abs(lo) + np.abs(hi)))) == 0
+    value = const + _dot(np.maximum(Lam, 0.0), hi) + _dot(np.minimum(Lam, 0.0), lo)
+    magnitude = mag_const + _dot(mag_lam, np.maximum(np.abs(lo), np.abs(hi)))
+    exact = np.maximum(live_const, _live(_dot(live_lam, _live(np.abs(lo) + np.abs(hi))))) == 0
     # The activations' linear bounds carry rounding of their own slopes: charge 1e-12 relative.
     return round_out(value, value, magnitude, np.full(value.shape, terms), exact)[1] + 1e-12 * magnitude
 
