@@ -157,7 +157,7 @@ class Specification:
         return (self,)
 
     def counterexample(self, net: Network, x: np.ndarray) -> np.ndarray | None:
-        """``x``, moved into ``inner`` where given, if it reaches the unsafe region rigorously; else ``None``.
+        """``x`` (in ``box``; moved into ``inner`` where given) if it reaches the unsafe region rigorously.
 
         The forward pass runs in interval arithmetic on the point ``[x, x]`` with outward
         rounding, and every atom counts only if even its largest real value is ``<= 0``; a
@@ -165,10 +165,10 @@ class Specification:
         ``formula``, the formula itself (inputs included) is evaluated, not the disjuncts.
         """
         x = np.asarray(x, dtype=float)
-        if self.inner is not None:
-            x = np.clip(x, self.inner.lower, self.inner.upper)
         if not self.box.contains(x):
             return None
+        if self.inner is not None:
+            x = np.clip(x, self.inner.lower, self.inner.upper)
         y_lo, y_hi = interval_bounds(net, x, x)[-1]
         if self.formula is not None:
             return x if surely_satisfied(self.formula, x, y_lo, y_hi) else None
