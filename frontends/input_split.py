@@ -38,34 +38,45 @@ class InputSplit:
 
 
 def boxes_upper(net: Network, k: int, C: np.ndarray, pre, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Rigorous upper bounds on ``C ŷ_k`` over each box (see :func:`linear_upper`)."""
+    return linear_upper(net, k, C, pre, lo, hi)[0]
+
+
+def linear_upper(net: Network, k: int, C: np.ndarray, pre, lo: np.ndarray,
+                 hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rigorous upper bounds on ``C ŷ_k`` (rows of ``C``: shape ``(m, n_k)``) over each box
     ``lo[r] <= x <= hi[r]``, with ``pre[j]`` that box's bounds of layer ``j``: shape ``(boxes, m)``.
 
     The arithmetic of :func:`~qcqp.frontends.bounds.backsub_upper` (CROWN's relaxation, a
     parallel pass of absolute values that bounds every rounding error) laid out as
     ``(boxes, m, n)`` arrays, so each box's activation bounds are computed once rather than
-    once per row: several times faster for many small boxes.
+    once per row: several times faster for many small boxes. Also returns the linear upper
+    bound's coefficients on the input, shape ``(boxes, m, n_0)``.
     """
     W = [dense(w) for w in net.weights]
-    Lam = np.broadcast_to(C @ W[k], (lo.shape[0],) + (C.shape[0], W[k].shape[1]))
-    mag_lam = np.broadcast_to(np.abs(C) @ np.abs(W[k]), Lam.shape)
-    const = np.broadcast_to(C @ net.biases[k], Lam.shape[:2])
-    mag_const = np.broadcast_to(np.abs(C) @ np.abs(net.biases[k]), Lam.shape[:2])
+    boxes = lo.shape[0]
+    Lam = np.broadcast_to(C @ W[k], (boxes,) + (C.shape[0], W[k].shape[1]))
+    const = np.broadcast_to(C @ net.biases[k], (boxes, C.shape[0]))
+    # Absolute values for the rounding bound, shared by all boxes: each layer's slopes are
+    # bounded by their largest magnitude over the batch (a little looser, far cheaper).
+    mag_lam = np.abs(C) @ np.abs(W[k])
+    mag_const = np.broadcast_to(np.abs(C) @ np.abs(net.biases[k]), (boxes, C.shape[0]))
     terms = float(W[k].shape[1])
     for j in range(k - 1, -1, -1):
-        a_l, b_l, a_u, b_u = (v[:, None, :] for v in net.activation(j).linear_bounds(*pre[j]))
-        pos, neg = np.maximum(Lam, 0.0), np.minimum(Lam, 0.0)
-        const = const + (pos * b_u + neg * b_l).sum(axis=2)
-        mag_const = mag_const + (mag_lam * (np.abs(b_u) + np.abs(b_l))).sum(axis=2)
-        Lam = pos * a_u + neg * a_l
-        mag_lam = mag_lam * np.maximum(np.abs(a_u), np.abs(a_l))
+        a_l, b_l, a_u, b_u = net.activation(j).linear_bounds(*pre[j])
+        upper_side = Lam >= 0
+        const = const + np.einsum("bmn,bmn->bm", Lam, np.where(upper_side, b_u[:, None, :], b_l[:, None, :]))
+        Lam = Lam * np.where(upper_side, a_u[:, None, :], a_l[:, None, :])
+        mag_const = mag_const + (np.abs(b_u) + np.abs(b_l)) @ mag_lam.T
+        mag_lam = mag_lam * float(np.max(np.maximum(np.abs(a_u), np.abs(a_l)), initial=0.0))
         const = const + Lam @ net.biases[j]
         mag_const = mag_const + mag_lam @ np.abs(net.biases[j])
         Lam, mag_lam = Lam @ W[j], mag_lam @ np.abs(W[j])
         terms += 2.0 * W[j].shape[0] + W[j].shape[1]
-    value = const + (np.maximum(Lam, 0.0) * hi[:, None, :] + np.minimum(Lam, 0.0) * lo[:, None, :]).sum(axis=2)
-    magnitude = mag_const + (mag_lam * np.maximum(np.abs(lo), np.abs(hi))[:, None, :]).sum(axis=2)
-    return round_out(value, value, magnitude, np.full(value.shape, terms))[1] + 1e-12 * magnitude
+    value = const + np.einsum("bmn,bn->bm", np.maximum(Lam, 0.0), hi) \
+        + np.einsum("bmn,bn->bm", np.minimum(Lam, 0.0), lo)
+    magnitude = mag_const + np.maximum(np.abs(lo), np.abs(hi)) @ mag_lam.T
+    return round_out(value, value, magnitude, np.full(value.shape, terms))[1] + 1e-12 * magnitude, Lam
 
 
 def layer_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -96,9 +107,12 @@ def _interval(net: Network, k: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.
     return round_out(low, up, magnitude, np.full(low.shape, W.shape[1] + 1.0))
 
 
-def atom_bounds(net: Network, A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Rigorous lower bounds on ``A f(x) + b`` over each box: shape ``(boxes, atoms)``."""
-    return b - boxes_upper(net, len(net.weights) - 1, -A, layer_bounds(net, lo, hi), lo, hi)
+def atom_bounds(net: Network, A: np.ndarray, b: np.ndarray, lo: np.ndarray,
+                hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rigorous lower bounds on ``A f(x) + b`` over each box, shape ``(boxes, atoms)``, and the
+    coefficients on the input of the linear lower bounds they come from, ``(boxes, atoms, n_0)``."""
+    upper, coefficients = linear_upper(net, len(net.weights) - 1, -A, layer_bounds(net, lo, hi), lo, hi)
+    return b - upper, -coefficients
 
 
 def input_split_search(net: Network, spec: Specification, deadline: float, batch: int = BATCH) -> InputSplit:
@@ -112,7 +126,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
             break
         lo, hi = stack_lo[-batch:], stack_hi[-batch:]
         stack_lo, stack_hi, stack_margin = stack_lo[:-batch], stack_hi[:-batch], stack_margin[:-batch]
-        values = atom_bounds(net, A, b, lo, hi)
+        values, slopes = atom_bounds(net, A, b, lo, hi)
         boxes += lo.shape[0]
         best = np.stack([values[:, owner == k].max(axis=1) for k in range(len(spec.disjuncts))], axis=1)
         margin = best.min(axis=1)
@@ -120,6 +134,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
         if closed.any():
             closed_bound = min(closed_bound, float(margin[closed].min()))
         lo, hi, values, best, margin = lo[~closed], hi[~closed], values[~closed], best[~closed], margin[~closed]
+        slopes = slopes[~closed]
         if not lo.shape[0]:
             continue
         centers = 0.5 * (lo + hi)
@@ -128,8 +143,8 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
             return InputSplit("falsified", float(margin.min()), found, boxes)
         worst = best.argmin(axis=1)  # each box's worst disjunct, and that disjunct's best atom
         target = np.where(owner[None, :] == worst[:, None], values, -np.inf).argmax(axis=1)
-        smear = np.abs(net.gradient(centers, A[target])) * (hi - lo)
-        flat = smear.max(axis=1) == 0  # no gradient at the centre (dead paths): the widest input
+        smear = np.abs(slopes[np.arange(lo.shape[0]), target]) * (hi - lo)
+        flat = smear.max(axis=1) == 0  # the bound does not depend on the input: the widest one
         smear[flat] = (hi - lo)[flat]
         splittable = smear.max(axis=1) > 0
         if not splittable.all():  # a point that stays open: bounds cannot close it

@@ -25,7 +25,7 @@ def test_box_bounds_hold_on_samples_in_every_box(seed):
     hi = lo + rng.uniform(0, 0.8, (4, 3))
     A = rng.normal(size=(3, 2))
     b = rng.normal(size=3)
-    bounds = atom_bounds(net, A, b, lo, hi)
+    bounds, _ = atom_bounds(net, A, b, lo, hi)
     for r in range(4):
         x = rng.uniform(lo[r], hi[r], (300, 3))
         values = net.forward(x) @ A.T + b
