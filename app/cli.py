@@ -240,7 +240,10 @@ def certify(args) -> int:
     journal.unlink()
     for path in written + [out]:
         print(f"wrote {path}")
-    return 0
+    failed = [row for rows in runs.values() for row in rows if row["status"] == "error"]
+    for row in failed:
+        print(f"qcqp: error: instance {row['index']}: {row['reason']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from importlib.resources import files
 from pathlib import Path
 
@@ -125,19 +126,23 @@ def write_line(path: Path, entry: dict, mode: str = "a") -> None:
         os.fsync(handle.fileno())
 
 
-def analyse_safely(net: Network, inst: Specification, methods: list[str], options: Options):
-    """``analyse`` that turns an unexpected failure into ``unknown`` rows with the reason."""
+def analyse_safely(net: Network, inst: Specification | Property, methods: list[str], options: Options):
+    """``analyse`` that turns an unexpected failure (a solver crash, out of memory) into
+    ``error`` rows with a one-line reason and the time it took."""
+    start = time.perf_counter()
     try:
         return inst.index, analyse(net, inst, methods, options)
     except InputError:
         raise
-    except Exception as error:  # a solver crash must not take the other instances down
-        return inst.index, failed_rows(inst, methods, f"{type(error).__name__}: {error}")
+    except Exception as error:  # a crash (MemoryError included) must not take the other instances down
+        reason = f"{type(error).__name__}: {error}".splitlines()[0]
+        return inst.index, failed_rows(inst, methods, reason, time.perf_counter() - start)
 
 
-def failed_rows(inst: Specification, methods: list[str], reason: str) -> dict[str, dict]:
-    return {m: {"index": inst.index, "label": inst.label, "status": "unknown", "margin_bound": -1e300,
-                "time_s": 0.0, "pgd_margin": None, "reason": reason} for m in methods}
+def failed_rows(inst: Specification | Property, methods: list[str], reason: str, time_s: float) -> dict[str, dict]:
+    """Rows for an instance whose analysis failed: ``status`` error, no bound."""
+    return {m: {"index": inst.index, "label": inst.label, "status": "error", "margin_bound": None,
+                "time_s": time_s, "pgd_margin": None, "reason": reason} for m in methods}
 
 
 def _execute(net, todo, methods, options, jobs, scheduler):
@@ -152,14 +157,16 @@ def _execute(net, todo, methods, options, jobs, scheduler):
 
     cluster = None if scheduler else LocalCluster(n_workers=jobs, threads_per_worker=1, dashboard_address=None)
     with Client(scheduler or cluster) as client:
+        start = time.perf_counter()
         futures = {client.submit(analyse_safely, net, inst, methods, options, pure=False): inst for inst in todo}
         for future in as_completed(futures):
             try:
                 yield future.result()
             except InputError:
                 raise
-            except Exception as error:  # the worker itself died
-                yield futures[future].index, failed_rows(futures[future], methods, f"worker failed: {error}")
+            except Exception as error:  # the worker itself died: the time is an upper bound
+                yield futures[future].index, failed_rows(futures[future], methods, f"worker failed: {error}",
+                                                         time.perf_counter() - start)
     if cluster is not None:
         cluster.close()
 

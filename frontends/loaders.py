@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +15,15 @@ from qcqp.frontends.network import Network, dense
 
 
 def load_network(path: str | Path) -> Network:
-    """Load ``.npz`` or ``.onnx`` by suffix."""
+    """Load ``.npz`` or ``.onnx`` (``.onnx.gz`` as VNN-COMP ships some) by suffix."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such model file")
     if path.suffix == ".npz":
         return load_npz(path)
-    if path.suffix == ".onnx":
+    if path.suffix == ".onnx" or path.name.endswith(".onnx.gz"):
         return load_onnx(path)
-    raise InputError(f"{path}: unknown model format {path.suffix!r} (use .npz or .onnx)")
+    raise InputError(f"{path}: unknown model format {path.suffix!r} (use .npz, .onnx or .onnx.gz)")
 
 
 def load_npz(path: str | Path) -> Network:
@@ -154,7 +155,8 @@ def load_onnx(path: str | Path) -> Network:
         raise InputError(f"{path}: reading ONNX needs the onnx package: pip install onnx") from None
 
     try:
-        model = onnx.load(str(path))
+        model = onnx.load_model_from_string(gzip.decompress(Path(path).read_bytes())) \
+            if str(path).endswith(".gz") else onnx.load(str(path))
     except Exception as error:
         raise InputError(f"{path}: not a readable ONNX model ({error})") from None
     graph = model.graph

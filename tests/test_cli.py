@@ -1,6 +1,7 @@
 """The ``qcqp`` command line: contract round trip and one-line errors with exit code 2."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -115,22 +116,24 @@ def test_resume_repeats_nothing_and_loses_nothing(model, monkeypatch):
     assert strip == again
 
 
-def test_failure_in_one_instance_marks_it_unknown(model, monkeypatch):
+def test_failure_in_one_instance_is_an_error_row_and_exit_1(model, monkeypatch, capsys):
     import qcqp.app.dataset as dataset
 
     real = dataset.analyse
 
     def flaky(net, inst, methods, options):
         if inst.index == 1:
-            raise RuntimeError("solver crashed")
+            time.sleep(0.05)
+            raise MemoryError("Unable to allocate 2.53 GiB")
         return real(net, inst, methods, options)
 
     monkeypatch.setattr(dataset, "analyse", flaky)
     out = model / "r.json"
-    assert main(_args(model, out)) == 0
+    assert main(_args(model, out)) == 1
+    assert "instance 1: MemoryError: Unable to allocate" in capsys.readouterr().err
     rows = json.loads(out.read_text())["instances"]
-    assert rows[1]["status"] == "unknown" and "solver crashed" in rows[1]["reason"]
-    assert rows[0]["status"] != "unknown" or "crashed" not in rows[0]["reason"]
+    assert rows[1]["status"] == "error" and rows[1]["margin_bound"] is None and rows[1]["time_s"] >= 0.05
+    assert [r["status"] for r in rows].count("error") == 1 and len(rows) == 3
 
 
 def test_dask_run_matches_serial(model):
