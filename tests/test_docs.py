@@ -4,7 +4,8 @@
 starts with ``qcqp`` runs through the CLI's ``main`` (exit code 0 expected); installation
 lines are what CI itself runs. Commands run in a sandbox folder holding the files the docs
 name: ``model.onnx`` and ``mnist-net_256x2.onnx`` (the VNN-COMP look-alike fixture),
-``prop_0_0.03.vnnlib`` (its property), ``instances.csv`` (the two as a VNN-COMP benchmark), ``X.npy`` / ``y.npy`` (three digits test points),
+``prop_0_0.03.vnnlib`` (its property), ``instances.csv`` (the two as a VNN-COMP benchmark),
+``X.npy`` / ``y.npy`` (three digits test points),
 ``spar020-100-1.in`` (a BoxQP instance), ``tiny_qcq.qplib`` (a QPLIB file).
 ``--dataset`` runs are cut to 5 points (``--limit 5``) and ``qcqp train`` to 20 steps to keep the
 suite fast (the slow tests run the training commands in full); synopses with
