@@ -117,53 +117,147 @@ def atom_bounds(net: Network, A: np.ndarray, b: np.ndarray, lo: np.ndarray,
 
 def input_split_search(net: Network, spec: Specification, deadline: float, batch: int = BATCH) -> InputSplit:
     """Split ``spec``'s input box until every part is closed, a counterexample turns up (checked
-    with :meth:`Specification.counterexample`), or ``deadline`` (``time.perf_counter`` seconds)."""
-    owner, A, b = _rows(spec)
-    stack_lo, stack_hi, stack_margin = spec.box.lower[None, :], spec.box.upper[None, :], np.array([-np.inf])
-    closed_bound, open_bound, boxes = np.inf, np.inf, 0
-    while stack_lo.shape[0]:
-        if time.perf_counter() >= deadline:
-            break
-        lo, hi = stack_lo[-batch:], stack_hi[-batch:]
-        stack_lo, stack_hi, stack_margin = stack_lo[:-batch], stack_hi[:-batch], stack_margin[:-batch]
-        values, slopes = atom_bounds(net, A, b, lo, hi)
-        boxes += lo.shape[0]
-        best = np.stack([values[:, owner == k].max(axis=1) for k in range(len(spec.disjuncts))], axis=1)
-        margin = best.min(axis=1)
+    with :meth:`Specification.counterexample`), or ``deadline`` (``time.perf_counter`` seconds).
+
+    Branching looks ahead (strong branching): every candidate input of an open box is split and
+    both halves bounded, and the split whose halves' open margins (bounds clipped at 0) sum
+    highest is kept, its halves already bounded. Cheap scores alone (coefficient times width,
+    gradient times width, widest input) each blow the tree up by orders of magnitude on some
+    ACAS Xu network; on nine hard instances trying all five inputs took 8.3 s in all where the
+    best single score left one open at 30 s.
+    """
+    rows = _rows(spec)
+    lo, hi = spec.box.lower[None, :], spec.box.upper[None, :]
+    values, slopes = atom_bounds(net, rows.A, rows.b, lo, hi)
+    stack = _Open(lo, hi, values, slopes)
+    closed_bound, open_bound, boxes = np.inf, np.inf, 1
+    while True:
+        margin = rows.margin(stack.values)
         closed = margin > 0
         if closed.any():
             closed_bound = min(closed_bound, float(margin[closed].min()))
-        lo, hi, values, best, margin = lo[~closed], hi[~closed], values[~closed], best[~closed], margin[~closed]
-        slopes = slopes[~closed]
-        if not lo.shape[0]:
-            continue
-        centers = 0.5 * (lo + hi)
-        found = _counterexample(net, spec, centers, A, b, owner)
-        if found is not None:
+        stack = stack.take(~closed)
+        if stack.size and (found := rows.counterexample(net, spec, stack.fresh())) is not None:
             return InputSplit("falsified", float(margin.min()), found, boxes)
-        worst = best.argmin(axis=1)  # each box's worst disjunct, and that disjunct's best atom
-        target = np.where(owner[None, :] == worst[:, None], values, -np.inf).argmax(axis=1)
-        smear = np.abs(slopes[np.arange(lo.shape[0]), target]) * (hi - lo)
-        flat = smear.max(axis=1) == 0  # the bound does not depend on the input: the widest one
-        smear[flat] = (hi - lo)[flat]
-        splittable = smear.max(axis=1) > 0
-        if not splittable.all():  # a point that stays open: bounds cannot close it
-            open_bound = min(open_bound, float(margin[~splittable].min()))
-            lo, hi, smear, centers = lo[splittable], hi[splittable], smear[splittable], centers[splittable]
-            margin = margin[splittable]
-        dim = smear.argmax(axis=1)
-        rows = np.arange(lo.shape[0])
-        mid = centers[rows, dim]
-        left_hi, right_lo = hi.copy(), lo.copy()
-        left_hi[rows, dim], right_lo[rows, dim] = mid, mid
-        stack_lo = np.concatenate([stack_lo, lo, right_lo])
-        stack_hi = np.concatenate([stack_hi, left_hi, hi])
-        stack_margin = np.concatenate([stack_margin, margin, margin])  # a half is no worse than its box
-    bound = min(closed_bound, open_bound, float(stack_margin.min(initial=np.inf)))
+        if not stack.size or time.perf_counter() >= deadline:
+            break
+        box, stack = stack.pop(max(1, batch // (2 * CANDIDATES)))
+        candidates = _candidates(rows, box)
+        if candidates.size == 0:  # points that stay open: bounds cannot close them
+            open_bound = min(open_bound, float(rows.margin(box.values).min()))
+            continue
+        which, dim = candidates[:, 0], candidates[:, 1]
+        halves = _halves(box.lo[which], box.hi[which], dim)
+        values, slopes = atom_bounds(net, rows.A, rows.b, *halves)
+        boxes += 2 * which.size
+        gain = np.sum(np.minimum(rows.margin(values), 0.0).reshape(2, -1), axis=0)  # closing counts, not margin
+        score = np.full((box.size, box.lo.shape[1]), -np.inf)
+        score[which, dim] = gain
+        best = np.flatnonzero(score[which, dim] == score.max(axis=1)[which])
+        best = best[np.unique(which[best], return_index=True)[1]]  # one split per box
+        chosen = np.concatenate([best, best + which.size])
+        stack = stack.push(_Open(halves[0][chosen], halves[1][chosen], values[chosen], slopes[chosen], new=True))
+    bound = min(closed_bound, open_bound, float(rows.margin(stack.values).min(initial=np.inf)))
     return InputSplit("certified" if bound > 0 else "unknown", bound, None, boxes)
 
 
-def _rows(spec: Specification) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+CANDIDATES = 8  # inputs tried per split: every input of a network with at most this many
+
+
+@dataclass
+class _Open:
+    """Bounded boxes (a stack: the last rows are taken first); ``new`` marks boxes whose centre
+    has not been tried as a counterexample yet."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    values: np.ndarray
+    slopes: np.ndarray
+    new: np.ndarray | bool = True
+
+    def __post_init__(self):
+        self.new = np.broadcast_to(np.asarray(self.new, dtype=bool), (self.lo.shape[0],)).copy()
+
+    @property
+    def size(self) -> int:
+        return self.lo.shape[0]
+
+    def take(self, keep: np.ndarray) -> _Open:
+        return _Open(self.lo[keep], self.hi[keep], self.values[keep], self.slopes[keep], self.new[keep])
+
+    def pop(self, count: int) -> tuple[_Open, _Open]:
+        split = max(self.size - count, 0)
+        return self.take(np.arange(split, self.size)), self.take(np.arange(split))
+
+    def push(self, other: _Open) -> _Open:
+        fields = zip((self.lo, self.hi, self.values, self.slopes, self.new),
+                     (other.lo, other.hi, other.values, other.slopes, other.new))
+        return _Open(*(np.concatenate(pair) for pair in fields))
+
+    def fresh(self) -> np.ndarray:
+        """The centres of the boxes not tried yet (marked tried)."""
+        centers = 0.5 * (self.lo[self.new] + self.hi[self.new])
+        self.new[:] = False
+        return centers
+
+
+def _halves(lo: np.ndarray, hi: np.ndarray, dim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both halves of each box split at the midpoint of ``dim``: lower halves, then upper halves
+    (they share the midpoint, so together they cover the box)."""
+    rows = np.arange(lo.shape[0])
+    mid = 0.5 * (lo[rows, dim] + hi[rows, dim])
+    left_hi, right_lo = hi.copy(), lo.copy()
+    left_hi[rows, dim], right_lo[rows, dim] = mid, mid
+    return np.concatenate([lo, right_lo]), np.concatenate([left_hi, hi])
+
+
+def _candidates(rows: _Rows, box: _Open) -> np.ndarray:
+    """``(box, input)`` pairs to try splitting: per box the ``CANDIDATES`` inputs of largest
+    bound coefficient times width (all inputs, on networks with that few), zero widths left out."""
+    width = box.hi - box.lo
+    score = np.abs(box.slopes[np.arange(box.size), rows.target(box.values)]) * width
+    picks = np.argsort(-score, axis=1, kind="stable")[:, :CANDIDATES]
+    pairs = np.stack([np.repeat(np.arange(box.size), picks.shape[1]), picks.ravel()], axis=1)
+    return pairs[width[pairs[:, 0], pairs[:, 1]] > 0]
+
+
+@dataclass
+class _Rows:
+    """The rows bounded per box (``A f(x) + b``) and the unsafe disjunct each belongs to."""
+
+    owner: np.ndarray
+    A: np.ndarray
+    b: np.ndarray
+
+    def margin(self, values: np.ndarray) -> np.ndarray:
+        """Per box: the least over disjuncts of the best row's bound (> 0: the box is closed)."""
+        return self.best(values).min(axis=1)
+
+    def best(self, values: np.ndarray) -> np.ndarray:
+        return np.stack([values[:, self.owner == k].max(axis=1) for k in range(self.owner.max() + 1)], axis=1)
+
+    def target(self, values: np.ndarray) -> np.ndarray:
+        """Per box, the row to branch for: the best row of its worst disjunct."""
+        worst = self.best(values).argmin(axis=1)
+        return np.where(self.owner[None, :] == worst[:, None], values, -np.inf).argmax(axis=1)
+
+    def counterexample(self, net: Network, spec: Specification, points: np.ndarray) -> np.ndarray | None:
+        """The first of ``points`` that reaches the unsafe region (a float screen on the atoms,
+        then :meth:`Specification.counterexample`)."""
+        if not points.shape[0]:
+            return None
+        atoms = spec.atoms
+        values = net.forward(points) @ np.array([a for a, _ in atoms]).T + np.array([c for _, c in atoms])
+        owner = np.array([k for k, disjunct in enumerate(spec.disjuncts) for _ in disjunct])
+        reached = np.stack([(values[:, owner == k] <= 0).all(axis=1) for k in range(owner.max() + 1)], axis=1)
+        for r in np.flatnonzero(reached.any(axis=1)):
+            found = spec.counterexample(net, points[r])
+            if found is not None:
+                return found
+        return None
+
+
+def _rows(spec: Specification) -> _Rows:
     """The rows bounded per box and the disjunct each belongs to: every atom, and for a
     conjunction the means of its atoms' pairs and of all of them — if a convex combination of
     the atoms is positive on a box, so is their maximum, and the combination's own relaxation
@@ -180,7 +274,7 @@ def _rows(spec: Specification) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if len(group) == 1 or _is_mean(a, c, [atoms[i] for i in group]):
                 owner.append(k)
                 rows.append((a, c))
-    return np.array(owner), np.array([a for a, _ in rows]), np.array([c for _, c in rows])
+    return _Rows(np.array(owner), np.array([a for a, _ in rows]), np.array([c for _, c in rows]))
 
 
 def _is_mean(a: np.ndarray, c: float, atoms) -> bool:
@@ -189,15 +283,3 @@ def _is_mean(a: np.ndarray, c: float, atoms) -> bool:
     exact = [sum(Fraction(float(atom[0][j])) for atom in atoms) * share for j in range(a.size)]
     return all(Fraction(float(v)) == e for v, e in zip(a, exact)) and \
         Fraction(c) == sum(Fraction(float(atom[1])) for atom in atoms) * share
-
-
-def _counterexample(net: Network, spec: Specification, points: np.ndarray, A: np.ndarray, b: np.ndarray,
-                    owner: np.ndarray) -> np.ndarray | None:
-    """The first of ``points`` that reaches the unsafe region (a float screen, then the rigorous check)."""
-    values = net.forward(points) @ A.T + b
-    reached = np.stack([(values[:, owner == k] <= 0).all(axis=1) for k in range(owner.max() + 1)], axis=1)
-    for r in np.flatnonzero(reached.any(axis=1)):
-        found = spec.counterexample(net, points[r])
-        if found is not None:
-            return found
-    return None
