@@ -137,7 +137,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
         if closed.any():
             closed_bound = min(closed_bound, float(margin[closed].min()))
         stack = stack.take(~closed)
-        if stack.size and (found := rows.counterexample(net, spec, stack.fresh())) is not None:
+        if stack.size and (found := _attack(net, spec, rows, stack.fresh())) is not None:
             return InputSplit("falsified", float(margin.min()), found, boxes)
         if not stack.size or time.perf_counter() >= deadline:
             break
@@ -194,11 +194,36 @@ class _Open:
                      (other.lo, other.hi, other.values, other.slopes, other.new))
         return _Open(*(np.concatenate(pair) for pair in fields))
 
-    def fresh(self) -> np.ndarray:
-        """The centres of the boxes not tried yet (marked tried)."""
-        centers = 0.5 * (self.lo[self.new] + self.hi[self.new])
+    def fresh(self) -> _Open:
+        """The boxes not tried as counterexample regions yet (now marked tried)."""
+        fresh = self.take(self.new)
         self.new[:] = False
-        return centers
+        return fresh
+
+
+ATTACK_STEPS = 10  # signed-gradient steps from each new box's candidate points
+
+
+def _attack(net: Network, spec: Specification, rows: _Rows, box: _Open) -> np.ndarray | None:
+    """A counterexample near each new box's centre and its bound's minimising corner, if any:
+    both start ``ATTACK_STEPS`` signed-gradient steps within the box on the largest atom of the
+    box's worst disjunct (a conjunction is reached only when its largest atom is <= 0)."""
+    if not box.size:
+        return None
+    atoms = np.array([a for a, _ in spec.atoms])
+    consts = np.array([c for _, c in spec.atoms])
+    owner = np.array([k for k, disjunct in enumerate(spec.disjuncts) for _ in disjunct])
+    slopes = box.slopes[np.arange(box.size), rows.target(box.values)]
+    corner = np.where(slopes > 0, box.lo, box.hi)
+    lo, hi = np.concatenate([box.lo, box.lo]), np.concatenate([box.hi, box.hi])
+    x = np.concatenate([0.5 * (box.lo + box.hi), corner])
+    mine = np.tile(owner[None, :] == rows.best(box.values).argmin(axis=1)[:, None], (2, 1))
+    tried = [x]
+    for _ in range(ATTACK_STEPS):
+        active = np.where(mine, net.forward(x) @ atoms.T + consts, -np.inf).argmax(axis=1)
+        x = np.clip(x - 0.25 * (hi - lo) * np.sign(net.gradient(x, atoms[active])), lo, hi)
+        tried.append(x)
+    return rows.counterexample(net, spec, np.concatenate(tried))
 
 
 def _halves(lo: np.ndarray, hi: np.ndarray, dim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
