@@ -127,6 +127,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
     best single score left one open at 30 s.
     """
     rows = _rows(spec)
+    extent = spec.box.upper - spec.box.lower
     lo, hi = spec.box.lower[None, :], spec.box.upper[None, :]
     values, slopes = atom_bounds(net, rows.A, rows.b, lo, hi)
     stack = _Open(lo, hi, values, slopes)
@@ -149,12 +150,18 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
         which, dim = candidates[:, 0], candidates[:, 1]
         halves = _halves(box.lo[which], box.hi[which], dim)
         values, slopes = atom_bounds(net, rows.A, rows.b, *halves)
+        values = np.maximum(values, np.tile(box.values[which], (2, 1)))  # a half keeps its box's bound if better
         boxes += 2 * which.size
         gain = np.sum(np.minimum(rows.margin(values), 0.0).reshape(2, -1), axis=0)  # closing counts, not margin
         score = np.full((box.size, box.lo.shape[1]), -np.inf)
         score[which, dim] = gain
-        best = np.flatnonzero(score[which, dim] == score.max(axis=1)[which])
-        best = best[np.unique(which[best], return_index=True)[1]]  # one split per box
+        top = score.max(axis=1)[which]
+        near = gain >= top - 1e-6 * (np.abs(top) + 1e-6)  # ties up to rounding: the widest input (relative)
+        relative = (box.hi - box.lo)[which, dim] / np.where(extent[dim] > 0, extent[dim], 1.0)
+        pick = np.full(box.size, -1)
+        order = np.lexsort((relative, near))  # near-best last, widest of those last
+        pick[which[order]] = order
+        best = pick[pick >= 0]
         chosen = np.concatenate([best, best + which.size])
         stack = stack.push(_Open(halves[0][chosen], halves[1][chosen], values[chosen], slopes[chosen], new=True))
     bound = min(closed_bound, open_bound, float(rows.margin(stack.values).min(initial=np.inf)))
