@@ -132,6 +132,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
     values, slopes = atom_bounds(net, rows.A, rows.b, lo, hi)
     stack = _Open(lo, hi, values, slopes)
     closed_bound, open_bound, boxes = np.inf, np.inf, 1
+    rng, next_restart = np.random.default_rng(0), time.perf_counter() + RESTART_PERIOD
     while True:
         margin = rows.margin(stack.values)
         closed = margin > 0
@@ -140,6 +141,10 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
         stack = stack.take(~closed)
         if stack.size and (found := _attack(net, spec, rows, stack.fresh())) is not None:
             return InputSplit("falsified", float(margin.min()), found, boxes)
+        if stack.size and time.perf_counter() >= next_restart:
+            next_restart = time.perf_counter() + RESTART_PERIOD
+            if (found := _restart_attack(net, spec, rows, rng)) is not None:
+                return InputSplit("falsified", float(margin.min()), found, boxes)
         if not stack.size or time.perf_counter() >= deadline:
             break
         box, stack = stack.pop(max(1, batch // (2 * CANDIDATES)))
@@ -209,6 +214,8 @@ class _Open:
 
 
 ATTACK_STEPS = 10  # signed-gradient steps from each new box's candidate points
+RESTART_PERIOD = 5.0  # seconds of search between random-restart attacks on the whole box
+RESTARTS, RESTART_STEPS = 2000, 30  # their starting points and steps
 
 
 def _attack(net: Network, spec: Specification, rows: _Rows, box: _Open) -> np.ndarray | None:
@@ -217,20 +224,39 @@ def _attack(net: Network, spec: Specification, rows: _Rows, box: _Open) -> np.nd
     box's worst disjunct (a conjunction is reached only when its largest atom is <= 0)."""
     if not box.size:
         return None
-    atoms = np.array([a for a, _ in spec.atoms])
-    consts = np.array([c for _, c in spec.atoms])
-    owner = np.array([k for k, disjunct in enumerate(spec.disjuncts) for _ in disjunct])
     slopes = box.slopes[np.arange(box.size), rows.target(box.values)]
     corner = np.where(slopes > 0, box.lo, box.hi)
     lo, hi = np.concatenate([box.lo, box.lo]), np.concatenate([box.hi, box.hi])
-    x = np.concatenate([0.5 * (box.lo + box.hi), corner])
-    mine = np.tile(owner[None, :] == rows.best(box.values).argmin(axis=1)[:, None], (2, 1))
+    worst = np.tile(rows.best(box.values).argmin(axis=1), 2)
+    points = _descend(net, spec, np.concatenate([0.5 * (box.lo + box.hi), corner]), lo, hi, worst, ATTACK_STEPS)
+    return rows.counterexample(net, spec, points)
+
+
+def _restart_attack(net: Network, spec: Specification, rows: _Rows, rng: np.random.Generator) -> np.ndarray | None:
+    """A counterexample from ``RESTARTS`` random points of the whole box, each descending on one
+    disjunct's largest atom (the disjuncts in turn): unsafe regions too small for box centres."""
+    lo = np.broadcast_to(spec.box.lower, (RESTARTS, spec.box.lower.size))
+    hi = np.broadcast_to(spec.box.upper, lo.shape)
+    disjunct = np.arange(RESTARTS) % len(spec.disjuncts)
+    return rows.counterexample(net, spec, _descend(net, spec, rng.uniform(lo, hi), lo, hi, disjunct, RESTART_STEPS,
+                                                   rate=0.05))
+
+
+def _descend(net: Network, spec: Specification, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+             disjunct: np.ndarray, steps: int, rate: float = 0.25) -> np.ndarray:
+    """Every iterate of ``steps`` signed-gradient steps (a fraction ``rate`` of the box, shrinking
+    to 0) on the largest atom of each point's ``disjunct``, kept within its box."""
+    atoms = np.array([a for a, _ in spec.atoms])
+    consts = np.array([c for _, c in spec.atoms])
+    owner = np.array([k for k, atoms_k in enumerate(spec.disjuncts) for _ in atoms_k])
+    mine = owner[None, :] == disjunct[:, None]
     tried = [x]
-    for _ in range(ATTACK_STEPS):
+    for step in range(steps):
         active = np.where(mine, net.forward(x) @ atoms.T + consts, -np.inf).argmax(axis=1)
-        x = np.clip(x - 0.25 * (hi - lo) * np.sign(net.gradient(x, atoms[active])), lo, hi)
+        move = rate * (1 - step / steps) * (hi - lo) * np.sign(net.gradient(x, atoms[active]))
+        x = np.clip(x - move, lo, hi)
         tried.append(x)
-    return rows.counterexample(net, spec, np.concatenate(tried))
+    return np.concatenate(tried)
 
 
 def _halves(lo: np.ndarray, hi: np.ndarray, dim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
