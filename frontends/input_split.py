@@ -228,7 +228,7 @@ def _attack(net: Network, spec: Specification, rows: _Rows, box: _Open) -> np.nd
     corner = np.where(slopes > 0, box.lo, box.hi)
     lo, hi = np.concatenate([box.lo, box.lo]), np.concatenate([box.hi, box.hi])
     worst = np.tile(rows.best(box.values).argmin(axis=1), 2)
-    points = _descend(net, spec, np.concatenate([0.5 * (box.lo + box.hi), corner]), lo, hi, worst, ATTACK_STEPS)
+    points = _descend(net, rows, np.concatenate([0.5 * (box.lo + box.hi), corner]), lo, hi, worst, ATTACK_STEPS)
     return rows.counterexample(net, spec, points)
 
 
@@ -238,22 +238,19 @@ def _restart_attack(net: Network, spec: Specification, rows: _Rows, rng: np.rand
     lo = np.broadcast_to(spec.box.lower, (RESTARTS, spec.box.lower.size))
     hi = np.broadcast_to(spec.box.upper, lo.shape)
     disjunct = np.arange(RESTARTS) % len(spec.disjuncts)
-    return rows.counterexample(net, spec, _descend(net, spec, rng.uniform(lo, hi), lo, hi, disjunct, RESTART_STEPS,
+    return rows.counterexample(net, spec, _descend(net, rows, rng.uniform(lo, hi), lo, hi, disjunct, RESTART_STEPS,
                                                    rate=0.05))
 
 
-def _descend(net: Network, spec: Specification, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+def _descend(net: Network, rows: _Rows, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
              disjunct: np.ndarray, steps: int, rate: float = 0.25) -> np.ndarray:
     """Every iterate of ``steps`` signed-gradient steps (a fraction ``rate`` of the box, shrinking
     to 0) on the largest atom of each point's ``disjunct``, kept within its box."""
-    atoms = np.array([a for a, _ in spec.atoms])
-    consts = np.array([c for _, c in spec.atoms])
-    owner = np.array([k for k, atoms_k in enumerate(spec.disjuncts) for _ in atoms_k])
-    mine = owner[None, :] == disjunct[:, None]
+    mine = rows.atom_owner[None, :] == disjunct[:, None]
     tried = [x]
     for step in range(steps):
-        active = np.where(mine, net.forward(x) @ atoms.T + consts, -np.inf).argmax(axis=1)
-        move = rate * (1 - step / steps) * (hi - lo) * np.sign(net.gradient(x, atoms[active]))
+        active = np.where(mine, net.forward(x) @ rows.atoms.T + rows.consts, -np.inf).argmax(axis=1)
+        move = rate * (1 - step / steps) * (hi - lo) * np.sign(net.gradient(x, rows.atoms[active]))
         x = np.clip(x - move, lo, hi)
         tried.append(x)
     return np.concatenate(tried)
@@ -281,11 +278,16 @@ def _candidates(rows: _Rows, box: _Open) -> np.ndarray:
 
 @dataclass
 class _Rows:
-    """The rows bounded per box (``A f(x) + b``) and the unsafe disjunct each belongs to."""
+    """The rows bounded per box (``A f(x) + b``) and the unsafe disjunct each belongs to; and the
+    specification's own atoms (``atoms f(x) + consts``, disjunct ``atom_owner``), built once for
+    the attacks."""
 
     owner: np.ndarray
     A: np.ndarray
     b: np.ndarray
+    atoms: np.ndarray
+    consts: np.ndarray
+    atom_owner: np.ndarray
 
     def margin(self, values: np.ndarray) -> np.ndarray:
         """Per box: the least over disjuncts of the best row's bound (> 0: the box is closed)."""
@@ -304,9 +306,8 @@ class _Rows:
         then :meth:`Specification.counterexample`)."""
         if not points.shape[0]:
             return None
-        atoms = spec.atoms
-        values = net.forward(points) @ np.array([a for a, _ in atoms]).T + np.array([c for _, c in atoms])
-        owner = np.array([k for k, disjunct in enumerate(spec.disjuncts) for _ in disjunct])
+        values = net.forward(points) @ self.atoms.T + self.consts
+        owner = self.atom_owner
         reached = np.stack([(values[:, owner == k] <= 0).all(axis=1) for k in range(owner.max() + 1)], axis=1)
         for r in np.flatnonzero(reached.any(axis=1)):
             found = spec.counterexample(net, points[r])
@@ -332,7 +333,9 @@ def _rows(spec: Specification) -> _Rows:
             if len(group) == 1 or _is_mean(a, c, [atoms[i] for i in group]):
                 owner.append(k)
                 rows.append((a, c))
-    return _Rows(np.array(owner), np.array([a for a, _ in rows]), np.array([c for _, c in rows]))
+    atom_owner = np.array([k for k, atoms in enumerate(spec.disjuncts) for _ in atoms])
+    return _Rows(np.array(owner), np.array([a for a, _ in rows]), np.array([c for _, c in rows]),
+                 np.array([a for a, _ in spec.atoms]), np.array([c for _, c in spec.atoms]), atom_owner)
 
 
 def _is_mean(a: np.ndarray, c: float, atoms) -> bool:
