@@ -6,10 +6,15 @@ Every encoder and the MILP's big-M constants rely on them, so they must be sound
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from qcqp.frontends.network import Network
 from qcqp.interval import affine_bounds, round_out
+
+CHUNK_ENTRIES = 1 << 22  # rows x width of one back-substitution block (32 MB per array)
+CHEAP_ENTRIES = 1 << 24  # a layer this small (rows x width) has every row back-substituted
 
 
 def interval_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -23,15 +28,62 @@ def interval_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[
     return out
 
 
-def crown_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Back-substituted linear bounds, intersected with interval bounds, layer by layer."""
-    out = []
-    ibp = interval_bounds(net, lo, hi)
-    for k in range(len(net.weights)):
-        upper = backsub_upper(net, k, np.eye(net.weights[k].shape[0]), out, lo, hi)
-        lower = -backsub_upper(net, k, -np.eye(net.weights[k].shape[0]), out, lo, hi)
-        out.append((np.maximum(lower, ibp[k][0]), np.minimum(upper, ibp[k][1])))
+def crown_bounds(net: Network, lo: np.ndarray, hi: np.ndarray,
+                 deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Back-substituted linear bounds, intersected with interval bounds, layer by layer.
+
+    Only rows whose activation is not already linear on its interval bounds are
+    back-substituted (and every logit): the others gain nothing from tighter bounds. After
+    ``deadline`` (``time.perf_counter`` seconds) the remaining rows keep their interval bounds.
+    """
+    def refine(k, rows, out):
+        return crown_rows(net, k, rows, out, lo, hi)
+
+    return refined_bounds(net, lo, hi, refine, deadline)
+
+
+def refined_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, refine,
+                   deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Layer by layer: interval bounds from the previous layer's, then ``refine(k, rows, out)``
+    — lower and upper bounds of layer ``k``'s ``rows`` given the earlier layers' bounds ``out``
+    — on the rows that need it, in chunks of at most ``CHUNK_ENTRIES`` back-substitution
+    entries, intersected with the interval bounds."""
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    inputs = (lo, hi)
+    for k, (W, b) in enumerate(zip(net.weights, net.biases)):
+        lower, upper = affine_bounds(W, b, *inputs)
+        rows = np.flatnonzero(_needs_refining(net, k, lower, upper))
+        chunk = max(1, CHUNK_ENTRIES // max(net.layer_sizes[:k + 2]))
+        for start in range(0, rows.size, chunk):
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
+            part = rows[start:start + chunk]
+            low, up = refine(k, part, out)
+            lower[part], upper[part] = np.maximum(lower[part], low), np.minimum(upper[part], up)
+        out.append((lower, upper))
+        if k < len(net.activations):
+            inputs = net.activation(k).interval(lower, upper)
     return out
+
+
+def _needs_refining(net: Network, k: int, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Rows of layer ``k`` worth back-substituting: all of them when that is cheap (at most
+    ``CHEAP_ENTRIES`` rows x width) or they are the logits; otherwise the hidden neurons
+    whose activation's linear bounds do not coincide on ``[lower, upper]`` (a stable ReLU's
+    do: tighter bounds change nothing in its relaxation)."""
+    if k == len(net.activations) or lower.size * max(net.layer_sizes[:k + 2]) <= CHEAP_ENTRIES:
+        return np.ones(lower.size, bool)
+    a_l, b_l, a_u, b_u = net.activation(k).linear_bounds(lower, upper)
+    gap = np.maximum((a_u - a_l) * lower + b_u - b_l, (a_u - a_l) * upper + b_u - b_l)
+    return ~(gap <= 1e-9 * (1.0 + np.abs(lower) + np.abs(upper)))
+
+
+def crown_rows(net: Network, k: int, rows: np.ndarray, out, lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """CROWN's lower and upper bounds on layer ``k``'s ``rows``."""
+    C = np.zeros((rows.size, net.weights[k].shape[0]))
+    C[np.arange(rows.size), rows] = 1.0
+    bounds = backsub_upper(net, k, np.vstack([C, -C]), out, lo, hi)
+    return -bounds[rows.size:], bounds[:rows.size]
 
 
 def linear_objective_bound(net: Network, c: np.ndarray, pre_bounds, lo, hi) -> float:

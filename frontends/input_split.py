@@ -19,6 +19,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from qcqp.frontends.bounds import CHUNK_ENTRIES
 from qcqp.frontends.network import Network, dense
 from qcqp.frontends.specs import Specification
 from qcqp.interval import round_out
@@ -87,11 +88,15 @@ def layer_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.
     out, low, up = [], lo, hi
     for k in range(len(net.activations)):
         ibp_lo, ibp_hi = _interval(net, k, low, up)
-        rows = np.flatnonzero(((ibp_lo < 0) & (ibp_hi > 0)).any(axis=0))  # stable everywhere: intervals do
-        eye = np.eye(ibp_lo.shape[1])[rows]
-        bounds = boxes_upper(net, k, np.concatenate([eye, -eye]), out, lo, hi)
-        ibp_lo[:, rows] = np.maximum(-bounds[:, rows.size:], ibp_lo[:, rows])
-        ibp_hi[:, rows] = np.minimum(bounds[:, :rows.size], ibp_hi[:, rows])
+        unstable = np.flatnonzero(((ibp_lo < 0) & (ibp_hi > 0)).any(axis=0))  # stable everywhere: intervals do
+        chunk = max(1, CHUNK_ENTRIES // (lo.shape[0] * max(net.layer_sizes[:k + 2])))
+        for start in range(0, unstable.size, chunk):
+            rows = unstable[start:start + chunk]
+            eye = np.zeros((rows.size, ibp_lo.shape[1]))
+            eye[np.arange(rows.size), rows] = 1.0
+            bounds = boxes_upper(net, k, np.concatenate([eye, -eye]), out, lo, hi)
+            ibp_lo[:, rows] = np.maximum(-bounds[:, rows.size:], ibp_lo[:, rows])
+            ibp_hi[:, rows] = np.minimum(bounds[:, :rows.size], ibp_hi[:, rows])
         out.append((ibp_lo, ibp_hi))
         low, up = net.activation(k).interval(*out[-1])
     return out

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qcqp.frontends.bounds import _dot, backsub_upper, interval_bounds
+from qcqp.frontends.bounds import _dot, backsub_upper, crown_rows, refined_bounds
 from qcqp.frontends.network import Network
 
 STEPS = 20  # Adam steps per optimised bound
@@ -107,25 +107,22 @@ def optimized_lower(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi, **o
 
 def alpha_crown_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, steps: int = STEPS,
                        deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Pre-activation bounds of every layer, each unstable hidden neuron's two sides by
-    :func:`optimized_upper` (intersected with CROWN and interval bounds). After
-    ``deadline`` the remaining layers get plain CROWN bounds."""
-    ibp, out = interval_bounds(net, lo, hi), []
-    for k in range(len(net.weights)):
-        size = net.weights[k].shape[0]
-        eye = np.eye(size)
-        upper = backsub_upper(net, k, eye, out, lo, hi)
-        lower = -backsub_upper(net, k, -eye, out, lo, hi)
-        lower, upper = np.maximum(lower, ibp[k][0]), np.minimum(upper, ibp[k][1])
+    """Pre-activation bounds of every layer: CROWN's (:func:`~qcqp.frontends.bounds.refined_bounds`),
+    and each unstable hidden neuron's two sides by :func:`optimized_upper` until ``deadline``
+    (then plain CROWN; after it, interval bounds)."""
+    def refine(k, rows, out):
+        lower, upper = crown_rows(net, k, rows, out, lo, hi)
         open_ = np.flatnonzero((lower < 0) & (upper > 0))
         late = deadline is not None and time.perf_counter() >= deadline
         if 0 < k < len(net.activations) and open_.size and not late:
-            C = np.vstack([eye[open_], -eye[open_]])
-            tight = optimized_upper(net, k, C, out, lo, hi, steps=steps, deadline=deadline)
+            C = np.zeros((open_.size, net.weights[k].shape[0]))
+            C[np.arange(open_.size), rows[open_]] = 1.0
+            tight = optimized_upper(net, k, np.vstack([C, -C]), out, lo, hi, steps=steps, deadline=deadline)
             upper[open_] = np.minimum(upper[open_], tight[:open_.size])
             lower[open_] = np.maximum(lower[open_], -tight[open_.size:])
-        out.append((lower, upper))
-    return out
+        return lower, upper
+
+    return refined_bounds(net, lo, hi, refine, deadline)
 
 
 class _Relaxation:
