@@ -52,7 +52,7 @@ def refined_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, refine,
     inputs = (lo, hi)
     for k, (W, b) in enumerate(zip(net.weights, net.biases)):
         lower, upper = affine_bounds(W, b, *inputs)
-        rows = np.flatnonzero(_needs_refining(net, k, lower, upper))
+        rows = np.flatnonzero(_needs_refining(net, k, lower, upper)) if k else np.zeros(0, int)  # layer 0: exact
         chunk = max(1, CHUNK_ENTRIES // max(net.layer_sizes[:k + 2]))
         for start in range(0, rows.size, chunk):
             if deadline is not None and time.perf_counter() >= deadline:

@@ -34,8 +34,13 @@ def affine_bounds(A, a: np.ndarray, lower: np.ndarray, upper: np.ndarray):
     width = np.maximum(np.abs(_finite(lower)), np.abs(_finite(upper)))
     magnitude = abs(A) @ width + np.abs(a)
     terms = np.diff(A.indptr).astype(float) + 1
-    exact = (abs(A) @ (width > 0).astype(float) == 0) & np.isfinite(lo) & np.isfinite(hi)  # only 0·x terms
-    return round_out(lo, hi, magnitude, terms, exact)
+    # A side whose every product is 0·x (x's bound there is 0) is the bias, computed exactly:
+    # a ReLU's output carried on, whose lower bound 0 must stay 0 (a stable neuron).
+    lo_exact = (pos @ (_finite(lower) != 0) - neg @ (_finite(upper) != 0) == 0) & np.isfinite(lo)
+    hi_exact = (pos @ (_finite(upper) != 0) - neg @ (_finite(lower) != 0) == 0) & np.isfinite(hi)
+    lo_out, _ = round_out(lo, hi, magnitude, terms, lo_exact)
+    _, hi_out = round_out(lo, hi, magnitude, terms, hi_exact)
+    return lo_out, hi_out
 
 
 def _finite(x: np.ndarray) -> np.ndarray:
