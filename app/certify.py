@@ -46,12 +46,13 @@ class Options:
     backend_options: dict[str, dict] = field(default_factory=dict)  # method -> its solve options
 
 
-def attack(net: Network, spec: Specification, options: Options):
-    """PGD on every atom; returns ``(worst margin found, counterexample or None)``."""
+def attack(net: Network, spec: Specification, options: Options, deadline: float | None = None):
+    """PGD on every atom (until ``deadline``); returns ``(worst margin found, counterexample or None)``."""
     atoms = spec.atoms
     C = np.array([a for a, _ in atoms])
     d = np.array([b for _, b in atoms])
-    values, points = pgd_minimize(net, spec.box, C, d, options.pgd_steps, options.pgd_restarts, options.seed)
+    values, points = pgd_minimize(net, spec.box, C, d, options.pgd_steps, options.pgd_restarts, options.seed,
+                                  deadline)
     order = np.argsort(values)
     for k in order:
         found = spec.counterexample(net, points[k])
@@ -93,8 +94,9 @@ def _merge(first: dict, second: dict) -> dict:
 def _analyse_part(net: Network, spec: Specification, methods: list[str], options: Options) -> dict[str, dict]:
     """Rows of results.json for every method on one specification (one input box)."""
     start = time.perf_counter()
-    pgd_value, counterexample = attack(net, spec, options)
-    pre = BOUND_METHODS[options.bounds](net, spec.box.lower, spec.box.upper)
+    deadline = start + options.time_limit
+    pgd_value, counterexample = attack(net, spec, options, deadline)
+    pre = BOUND_METHODS[options.bounds](net, spec.box.lower, spec.box.upper, deadline=deadline)
     crown = [[linear_objective_bound(net, a, pre, spec.box.lower, spec.box.upper) + b for a, b in atoms]
              for atoms in spec.disjuncts]
     shared = time.perf_counter() - start
@@ -112,7 +114,7 @@ def _analyse_part(net: Network, spec: Specification, methods: list[str], options
             row |= {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound,
                     "reason": "CROWN bound propagation" if bound > 0 else "no counterexample found"}
         elif method == COMPLETE:
-            row |= _decide(net, spec, crown, options, deadline=start + options.time_limit)
+            row |= _decide(net, spec, crown, options, deadline)
         else:
             row |= _solve(net, spec, method, crown, encoding, options)
         if counterexample is not None and row["status"] != "falsified":
@@ -142,7 +144,7 @@ def _decide(net: Network, spec: Specification, crown, options: Options, deadline
         return {"status": "certified", "margin_bound": _worst(crown), "reason": "CROWN bound propagation"}
     strong = replace(options, pgd_restarts=STRONG_ATTACK * options.pgd_restarts, pgd_steps=2 * options.pgd_steps,
                      seed=options.seed + 1)
-    _, counterexample = attack(net, spec, strong)
+    _, counterexample = attack(net, spec, strong, deadline)
     if counterexample is not None:
         return {"status": "falsified", "margin_bound": _worst(crown), "counterexample": counterexample.tolist(),
                 "reason": "PGD counterexample (strong attack)"}

@@ -23,6 +23,7 @@ from qcqp.frontends.vnnlib import load_vnnlib
 
 WORDS = {"certified": "holds", "falsified": "violated"}
 PUBLISHED_WORDS = {"sat": "violated", "unsat": "holds"}  # some tools wrote SMT words
+FINISHING = 1.0  # seconds of the timeout kept back: a phase's last step overruns its deadline by up to this much
 
 
 def instances(benchmark: Path, csv_path: Path | None = None) -> list[tuple[Path, Path, float]]:
@@ -53,7 +54,7 @@ def run_instance(onnx: Path, vnnlib: Path, timeout: float, options: Options | No
         net = load_network(onnx)
         prop = load_vnnlib(vnnlib, net.input_size, net.output_size)
         base = options or Options()
-        left = max(timeout - (time.perf_counter() - start), 1e-3)
+        left = max(timeout - (time.perf_counter() - start) - FINISHING, 1e-3)
         row = analyse(net, prop, [COMPLETE], Options(**{**base.__dict__, "time_limit": left}))[COMPLETE]
     except InputError as error:
         return {"result": "error", "time_s": time.perf_counter() - start, "counterexample": None,
@@ -62,7 +63,7 @@ def run_instance(onnx: Path, vnnlib: Path, timeout: float, options: Options | No
         return {"result": "error", "time_s": time.perf_counter() - start, "counterexample": None,
                 "reason": f"{type(error).__name__}: {error}"}
     elapsed = time.perf_counter() - start
-    word = WORDS.get(row["status"]) or ("timeout" if elapsed >= timeout else "unknown")
+    word = WORDS.get(row["status"]) or ("timeout" if elapsed >= timeout - FINISHING else "unknown")
     x = row.get("counterexample") if word == "violated" else None
     counterexample = None if x is None else (x, net.forward(np.array(x)).tolist())
     return {"result": word, "time_s": elapsed, "counterexample": counterexample, "reason": row.get("reason", "")}

@@ -17,8 +17,10 @@ CHUNK_ENTRIES = 1 << 22  # rows x width of one back-substitution block (32 MB pe
 CHEAP_ENTRIES = 1 << 24  # a layer this small (rows x width) has every row back-substituted
 
 
-def interval_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Bounds ``(l_k, u_k)`` of every layer's pre-activation (the last one is the logits)."""
+def interval_bounds(net: Network, lo: np.ndarray, hi: np.ndarray,
+                    deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Bounds ``(l_k, u_k)`` of every layer's pre-activation (the last one is the logits).
+    One cheap pass: ``deadline`` is taken for the signature every bound method shares."""
     out = []
     for k, (W, b) in enumerate(zip(net.weights, net.biases)):
         pre = affine_bounds(W, b, lo, hi)

@@ -77,14 +77,13 @@ class _Reader:
 
         op, names = node.op_type, list(node.input)
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        variable = [name for name in names if name in self.compiler]
-        if not variable:
-            outputs = self.evaluate(node, {name: self.consts[name] for name in names if name}, where)
-            self.consts.update(zip(node.output, outputs))
-            return
         missing = [name for name in names if name and name not in self.compiler and name not in self.consts]
         if missing:
             raise InputError(f"{where}: input {missing[0]!r} is not produced by any earlier node")
+        if not any(name in self.compiler for name in names):
+            outputs = self.evaluate(node, {name: self.consts[name] for name in names if name}, where)
+            self.consts.update(zip(node.output, outputs))
+            return
         activation = for_op("onnx", op)
         if op in ("Shape", "Size"):
             self.consts[node.output[0]] = self.evaluate(node, {names[0]: np.zeros(self.compiler[names[0]].shape)},

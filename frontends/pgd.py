@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -11,32 +12,35 @@ from qcqp.frontends.specs import Box
 
 
 def pgd_minimize(net: Network, box: Box, C: np.ndarray, d: np.ndarray | None = None, steps: int = 100,
-                 restarts: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 restarts: int = 10, seed: int = 0, deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For each row ``c_k`` of ``C``, search ``min_x c_k · logits(x) + d_k`` over the input set.
 
     Steepest-descent steps in the set's norm (signed for a box) from the centre and random starts,
-    with a step size that decays linearly. Returns ``(values, points)`` of the best
-    points found; each value is recomputed by a fresh forward pass.
+    with a step size that decays linearly, until ``deadline`` (``time.perf_counter`` seconds).
+    Returns ``(values, points)`` of the best points found; each value is recomputed by a fresh
+    forward pass.
     """
     C = np.atleast_2d(np.asarray(C, float))
     d = np.zeros(C.shape[0]) if d is None else np.asarray(d, float)
     k, n = C.shape[0], net.input_size
     objective = np.tile(C, (restarts + 1, 1))
     best, best_x = steepest_descent_search(lambda x: _values(net, x, objective),
-                                          lambda x: net.gradient(x, objective), box, k, steps, restarts, seed)
+                                          lambda x: net.gradient(x, objective), box, k, steps, restarts, seed,
+                                          deadline)
     pick = np.argmin(best.reshape(restarts + 1, k), axis=0)
     points = best_x.reshape(restarts + 1, k, n)[pick, np.arange(k)]
     return _values(net, points, C) + d, points
 
 
 def steepest_descent_search(value: Callable[[np.ndarray], np.ndarray], gradient: Callable[[np.ndarray], np.ndarray],
-                           box: Box, copies: int, steps: int, restarts: int, seed: int):
+                           box: Box, copies: int, steps: int, restarts: int, seed: int,
+                           deadline: float | None = None):
     """Minimise ``value`` (row-wise on a batch) by steepest-descent steps in the input set's norm
     (signed steps on a box, ``Q⁻¹g`` steps on an ellipsoid), pulled back into the set.
 
     The batch holds ``copies`` rows started at the centre, then ``copies`` random starts per
-    restart; the step decays linearly from a quarter of the set's size. Returns the best value
-    and point seen for every row of the batch.
+    restart; the step decays linearly from a quarter of the set's size; no step starts after
+    ``deadline``. Returns the best value and point seen for every row of the batch.
     """
     rng = np.random.default_rng(seed)
     n = box.center.size
@@ -46,6 +50,8 @@ def steepest_descent_search(value: Callable[[np.ndarray], np.ndarray], gradient:
     x = np.concatenate(starts)
     best_x, best = x.copy(), value(x)
     for step in range(steps):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
         x = box.descent_step(x, gradient(x), 0.25 * (1.0 - step / steps) + 1e-3)
         current = value(x)
         better = current < best

@@ -21,7 +21,7 @@ def _onnx(path: Path, dims=(1, 3), op="Relu", chain=True):
 
     W = numpy_helper.from_array(np.ones((2, 3), np.float32), "W")
     nodes = [helper.make_node("Gemm", ["x", "W"], ["h"], transB=1),
-             helper.make_node(op, ["h" if chain else "x"], ["y"])]
+             helper.make_node(op, ["h" if chain else "ghost"], ["y"])]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])], [W])
     onnx.save(helper.make_model(graph), path)
@@ -56,8 +56,8 @@ def cases(d: Path) -> dict[str, tuple[list[str], str]]:
                                 "unsupported ONNX op 'Softplus'"),
         "ONNX dynamic input shape": (["certify", str(d / "dynamic.onnx"), "--inputs", x, "--labels", y, "--eps", "0.1"],
                                      "dynamic or unknown shape"),
-        "ONNX graph not a chain": (["certify", str(d / "branch.onnx"), "--inputs", x, "--labels", y, "--eps", "0.1"],
-                                   "does not continue the single chain"),
+        "ONNX node reads a tensor nobody makes": (["certify", str(d / "branch.onnx"), "--inputs", x, "--labels", y,
+                                                   "--eps", "0.1"], "'ghost' is not produced by any earlier node"),
         "ONNX file corrupt": (["certify", str(d / "corrupt.onnx"), "--inputs", x, "--labels", y, "--eps", "0.1"],
                               "not a readable ONNX model"),
         "eps < 0": (["certify", net, "--inputs", x, "--labels", y, "--eps", "-0.1"], "eps must be a finite number"),
