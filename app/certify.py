@@ -32,6 +32,8 @@ COMPLETE = "complete"  # the decision procedure: attacks, optimised and LP bound
 STRONG_ATTACK = 4  # the complete method's second attack: this many times the restarts, twice the steps
 INPUT_SPLIT_DIMS = 16  # networks with at most this many inputs are decided by splitting the input box
 SPLIT_SHARE = 0.25  # of the time left after the optimised bounds, the split search's share (the MILP's is the rest)
+ATTACK_SHARE = 0.2  # of the time left, the most the first attack and the strong attack may each take
+EXACT_NEURONS = 2000  # with more unstable neurons, LP bounds and the MILP cannot finish: the split search gets the time
 EMPTY_SET_BOUND = 1e300  # JSON has no infinity: the margin bound of an empty input set
 
 
@@ -88,17 +90,21 @@ def _merge(first: dict, second: dict) -> dict:
     status = "certified" if first["status"] == second["status"] == "certified" else "unknown"
     reason = next(r["reason"] for r in (first, second, worse) if r["status"] == status)
     return worse | {"status": status, "reason": reason,
-                    "pgd_margin": min(first["pgd_margin"], second["pgd_margin"])}
+                    "pgd_margin": min((r["pgd_margin"] for r in (first, second) if r["pgd_margin"] is not None),
+                                      default=None)}
 
 
 def _analyse_part(net: Network, spec: Specification, methods: list[str], options: Options) -> dict[str, dict]:
     """Rows of results.json for every method on one specification (one input box)."""
     start = time.perf_counter()
     deadline = start + options.time_limit
-    pgd_value, counterexample = attack(net, spec, options, deadline)
     pre = BOUND_METHODS[options.bounds](net, spec.box.lower, spec.box.upper, deadline=deadline)
     crown = [[linear_objective_bound(net, a, pre, spec.box.lower, spec.box.upper) + b for a, b in atoms]
              for atoms in spec.disjuncts]
+    if methods == [COMPLETE] and _worst(crown) > 0:  # a decision proven by the bounds needs no attack
+        pgd_value, counterexample = None, None
+    else:
+        pgd_value, counterexample = attack(net, spec, options, _share(deadline, ATTACK_SHARE))
     shared = time.perf_counter() - start
     encoding = cache(lambda: encode_network(net, spec.box, pre))  # built on first need, shared by all methods
 
@@ -114,7 +120,7 @@ def _analyse_part(net: Network, spec: Specification, methods: list[str], options
             row |= {"status": "certified" if bound > 0 else "unknown", "margin_bound": bound,
                     "reason": "CROWN bound propagation" if bound > 0 else "no counterexample found"}
         elif method == COMPLETE:
-            row |= _decide(net, spec, crown, options, deadline)
+            row |= _decide(net, spec, pre, crown, options, deadline)
         else:
             row |= _solve(net, spec, method, crown, encoding, options)
         if counterexample is not None and row["status"] != "falsified":
@@ -127,39 +133,48 @@ def _analyse_part(net: Network, spec: Specification, methods: list[str], options
     return rows
 
 
+def _share(deadline: float, share: float) -> float:
+    """The deadline of a phase allowed ``share`` of the time left."""
+    now = time.perf_counter()
+    return now + share * max(deadline - now, 0.0)
+
+
 def _worst(bounds: list[list[float]]) -> float:
     return float(min(max(atom_bounds) for atom_bounds in bounds))
 
 
-def _decide(net: Network, spec: Specification, crown, options: Options, deadline: float) -> dict:
+def _decide(net: Network, spec: Specification, pre, crown, options: Options, deadline: float) -> dict:
     """The complete method: a stronger attack, then — on networks with at most
-    ``INPUT_SPLIT_DIMS`` inputs — branch and bound on the input box; otherwise optimised (α-CROWN) bounds, then branch
-    and bound on activation splits for every open disjunct (ReLU-like networks, for
-    ``SPLIT_SHARE`` of the time left), then — for what is still open — LP-tightened bounds
-    and the exact MILP (its incumbents are checked as counterexamples); all within
-    ``options.time_limit`` seconds for the specification. The two searches fail on
-    different properties (the MILP branches with every layer's LP at once, the split search
-    runs thousands of cheap domains), so each gets a share."""
+    ``INPUT_SPLIT_DIMS`` inputs — branch and bound on the input box; otherwise optimised
+    (α-CROWN) bounds (never looser than ``pre``), then branch and bound on activation splits
+    for every open disjunct (ReLU-like networks, for ``SPLIT_SHARE`` of the time left), then —
+    for what is still open — LP-tightened bounds and the exact MILP (its incumbents are checked
+    as counterexamples); all within ``options.time_limit`` seconds for the specification. The
+    two searches fail on different properties (the MILP branches with every layer's LP at
+    once, the split search runs thousands of cheap domains), so each gets a share — except on
+    networks with more than ``EXACT_NEURONS`` unstable neurons, whose LPs and MILP cannot
+    finish: there the split search gets all the time."""
     if _worst(crown) > 0:
         return {"status": "certified", "margin_bound": _worst(crown), "reason": "CROWN bound propagation"}
     strong = replace(options, pgd_restarts=STRONG_ATTACK * options.pgd_restarts, pgd_steps=2 * options.pgd_steps,
                      seed=options.seed + 1)
-    _, counterexample = attack(net, spec, strong, deadline)
+    _, counterexample = attack(net, spec, strong, _share(deadline, ATTACK_SHARE))
     if counterexample is not None:
         return {"status": "falsified", "margin_bound": _worst(crown), "counterexample": counterexample.tolist(),
                 "reason": "PGD counterexample (strong attack)"}
     if net.input_size <= INPUT_SPLIT_DIMS:
         return _input_split(net, spec, crown, options, deadline)
     lo, hi = spec.box.lower, spec.box.upper
-    pre = alpha_crown_bounds(net, lo, hi, deadline=deadline)
+    pre = alpha_crown_bounds(net, lo, hi, deadline=deadline, start=pre)
     tight = _optimized_margins(net, spec, pre, crown, deadline)
     if _worst(tight) > 0:
         return {"status": "certified", "margin_bound": _worst(tight), "reason": "optimised (α-CROWN) bounds"}
+    unstable = sum(int(np.sum((low < 0) & (up > 0))) for low, up in pre[:len(net.activations)])
+    splits_only = supports(net) and unstable > EXACT_NEURONS
     if supports(net):
-        now = time.perf_counter()
-        row = _split_search(net, spec, pre, tight, now + SPLIT_SHARE * (deadline - now))
-        if row["status"] != "unknown":
-            return row
+        row = _split_search(net, spec, pre, tight, deadline if splits_only else _share(deadline, SPLIT_SHARE))
+        if row["status"] != "unknown" or splits_only:
+            return _timed_out(row, options, deadline)
     pre = lp_bounds(net, lo, hi, deadline=deadline, start=pre)
     tight = [[max(old, linear_objective_bound(net, a, pre, lo, hi) + b) for old, (a, b) in zip(bounds, atoms)]
              for bounds, atoms in zip(tight, spec.disjuncts)]

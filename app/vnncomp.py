@@ -10,6 +10,7 @@ against the property's formula), ``timeout`` (undecided at the time limit), ``un
 from __future__ import annotations
 
 import csv
+import resource
 import time
 from collections import Counter
 from pathlib import Path
@@ -48,7 +49,13 @@ def instances(benchmark: Path, csv_path: Path | None = None) -> list[tuple[Path,
 
 
 def run_instance(onnx: Path, vnnlib: Path, timeout: float, options: Options | None = None) -> dict:
-    """Decide one instance: ``{"result", "time_s", "counterexample" (x, y) or None, "reason"}``."""
+    """Decide one instance: ``{"result", "time_s", "counterexample" (x, y) or None, "reason",
+    "peak_mb"}`` (the process's peak resident memory so far: an upper bound for this instance)."""
+    outcome = _decide_instance(onnx, vnnlib, timeout, options)
+    return outcome | {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # kB on Linux
+
+
+def _decide_instance(onnx: Path, vnnlib: Path, timeout: float, options: Options | None) -> dict:
     start = time.perf_counter()
     try:
         net = load_network(onnx)
@@ -119,7 +126,8 @@ def summary_lines(compared: list[dict], tools: list[str]) -> list[str]:
     lines = [f"ours: {len(compared)} instances, {ours['holds']} holds, {ours['violated']} violated, "
              f"{ours['timeout'] + ours['unknown']} undecided, {ours['error']} errors, "
              f"{sum(r['contradiction'] for r in compared)} contradicted by a published tool, "
-             f"total {sum(r['time_s'] for r in compared):.1f} s"]
+             f"total {sum(r['time_s'] for r in compared):.1f} s, "
+             f"peak memory {max((r['peak_mb'] for r in compared), default=0.0):.0f} MB"]
     for tool in tools:
         results = [r["published"][tool] for r in compared if r["published"][tool] is not None]
         decided = sum(word in ("holds", "violated") for word, _ in results)
@@ -155,7 +163,8 @@ def run_benchmark(args) -> int:
     for (onnx, vnnlib, timeout), outcome in _run_all(rows, args):
         write_result_file(out / "results" / f"{onnx.stem}_{vnnlib.stem}.txt", outcome)
         results.append({"benchmark": name, "onnx": str(onnx), "vnnlib": str(vnnlib), "timeout": timeout,
-                        "result": outcome["result"], "time_s": outcome["time_s"], "reason": outcome["reason"]})
+                        "result": outcome["result"], "time_s": outcome["time_s"], "reason": outcome["reason"],
+                        "peak_mb": outcome.get("peak_mb", 0.0)})
         if not args.quiet:
             print(f"{onnx.name} {vnnlib.name}: {outcome['result']} ({outcome['time_s']:.2f} s)", flush=True)
     order = {(str(o), str(v)): k for k, (o, v, _) in enumerate(rows)}
@@ -205,9 +214,9 @@ def _write_csv(path: Path, results: list[dict]) -> None:
 def _write_comparison(path: Path, compared: list[dict], tools: list[str]) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["onnx", "vnnlib", "ours", "time_s", "contradiction"]
+        writer.writerow(["onnx", "vnnlib", "ours", "time_s", "peak_mb", "contradiction"]
                         + [f"{tool}{suffix}" for tool in tools for suffix in ("", "_time_s")])
         for r in compared:
             cells = [item for tool in tools for item in (r["published"][tool] or ("", ""))]
             writer.writerow([Path(r["onnx"]).name, Path(r["vnnlib"]).name, r["result"], f"{r['time_s']:.3f}",
-                             r["contradiction"]] + cells)
+                             f"{r['peak_mb']:.0f}", r["contradiction"]] + cells)

@@ -37,13 +37,14 @@ def table(out: Path, tools: list[str]) -> list[str]:
     groups = defaultdict(list)
     for row in rows:
         groups[re.sub(r"\.vnnlib(\.gz)?$", "", row["vnnlib"])].append(row)
-    header = "| property | n | ours decided | ours s (max) | " + " | ".join(f"{t} decided | {t} s" for t in tools)
-    header += " |"
-    lines = [header, "|" + "---|" * (4 + 2 * len(tools))]
+    header = "| property | n | ours decided | ours s (max) | ours peak MB | "
+    header += " | ".join(f"{t} decided | {t} s" for t in tools) + " |"
+    lines = [header, "|" + "---|" * (5 + 2 * len(tools))]
     for name, group in [*sorted(groups.items()), ("**all**", rows)]:
         ours = [float(r["time_s"]) for r in group]
         cells = [name, str(len(group)), str(sum(r["ours"] in DECIDED for r in group)),
-                 f"{sum(ours):.1f} ({max(ours):.1f})"]
+                 f"{sum(ours):.1f} ({max(ours):.1f})",
+                 max((r.get("peak_mb") or "" for r in group), key=lambda v: float(v or 0))]
         for tool in tools:
             theirs = [r for r in group if r[tool]]
             seconds = sum(float(r[f"{tool}_time_s"]) for r in theirs if r[f"{tool}_time_s"])

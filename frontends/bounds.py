@@ -44,22 +44,24 @@ def crown_bounds(net: Network, lo: np.ndarray, hi: np.ndarray,
     return refined_bounds(net, lo, hi, refine, deadline)
 
 
-def refined_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, refine,
-                   deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Layer by layer: interval bounds from the previous layer's, then ``refine(k, rows, out)``
-    — lower and upper bounds of layer ``k``'s ``rows`` given the earlier layers' bounds ``out``
-    — on the rows that need it, in chunks of at most ``CHUNK_ENTRIES`` back-substitution
-    entries, intersected with the interval bounds."""
+def refined_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, refine, deadline: float | None = None,
+                   start: list | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Layer by layer: interval bounds from the previous layer's (intersected with ``start``'s
+    where given), then ``refine(k, rows, out)`` — lower and upper bounds of layer ``k``'s
+    ``rows`` given the earlier layers' bounds ``out`` — on the rows that need it, in chunks of
+    at most ``CHUNK_ENTRIES`` back-substitution entries, intersected in."""
     out: list[tuple[np.ndarray, np.ndarray]] = []
     inputs = (lo, hi)
     for k, (W, b) in enumerate(zip(net.weights, net.biases)):
         lower, upper = affine_bounds(W, b, *inputs)
+        if start is not None:
+            lower, upper = np.maximum(lower, start[k][0]), np.minimum(upper, start[k][1])
         rows = np.flatnonzero(_needs_refining(net, k, lower, upper)) if k else np.zeros(0, int)  # layer 0: exact
         chunk = max(1, CHUNK_ENTRIES // max(net.layer_sizes[:k + 2]))
-        for start in range(0, rows.size, chunk):
+        for first in range(0, rows.size, chunk):
             if deadline is not None and time.perf_counter() >= deadline:
                 break
-            part = rows[start:start + chunk]
+            part = rows[first:first + chunk]
             low, up = refine(k, part, out)
             lower[part], upper[part] = np.maximum(lower[part], low), np.minimum(upper[part], up)
         out.append((lower, upper))
@@ -106,46 +108,85 @@ def backsub_upper(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi,
     ``split_terms[j]``, where given, adds ``split_terms[j] · ŷ_j`` to each row — valid when it is
     nonnegative on the domain (``β d`` for a split ``d ŷ_j >= 0`` and ``β >= 0``).
 
-    A parallel pass with absolute values bounds the rounding error of every step, and a pass
-    over nonzero patterns finds the rows that are structurally zero (every product has a zero
-    factor): those are exact, so a dead path gives the bound 0 rather than ``+tiny``.
+    The coefficients are carried transposed (neurons × rows), so a sparse layer multiplies
+    a contiguous block. The rounding error of every step is bounded by the sum of the
+    absolute values of its summands; that sum is linear in ``|C|``, so it is computed once
+    per layer by a forward recursion over the network (:func:`_magnitudes`) rather than per
+    row. Rows that are structurally zero (every product has a zero factor) are exact, so a
+    dead path gives the bound 0 rather than ``+tiny``.
     """
     lower_slopes = lower_slopes or [None] * k
     split_terms = split_terms or [None] * k
-    Lam = C @ net.weights[k]
+    C = np.atleast_2d(np.asarray(C, float))
+    LT = net.transposed_weights[k] @ C.T  # coefficients on the input of layer k, neurons x rows
     const = C @ net.biases[k]
-    mag_lam = np.abs(C) @ np.abs(net.weights[k])
-    mag_const = np.abs(C) @ np.abs(net.biases[k])
-    live_lam, live_const = _live(_live(C) @ _live(net.weights[k])), _live(_live(C) @ _live(net.biases[k]))
-    terms = float(net.weights[k].shape[1])
     for j in range(k - 1, -1, -1):
-        a_l, b_l, a_u, b_u = net.activation(j).linear_bounds(*pre_bounds[j])
+        a_l, b_l, a_u, b_u = (_t(v) for v in net.activation(j).linear_bounds(*pre_bounds[j]))
         if lower_slopes[j] is not None:
-            a_l = lower_slopes[j]
-        pos, neg = np.maximum(Lam, 0.0), np.minimum(Lam, 0.0)
-        const = const + _dot(pos, b_u) + _dot(neg, b_l)
-        mag_const = mag_const + _dot(mag_lam, np.abs(b_u) + np.abs(b_l))
-        live_const = np.maximum(live_const, _live(_dot(live_lam, _live(np.abs(b_u) + np.abs(b_l)))))
-        Lam = pos * a_u + neg * a_l
-        mag_lam = mag_lam * np.maximum(np.abs(a_u), np.abs(a_l))
-        live_lam = live_lam * _live(np.abs(a_u) + np.abs(a_l))
+            a_l = _t(lower_slopes[j])
+        pos, neg = np.maximum(LT, 0.0), np.minimum(LT, 0.0)
+        const = const + _column_dot(pos, b_u) + _column_dot(neg, b_l)
+        LT = pos * a_u + neg * a_l
         if split_terms[j] is not None:
-            Lam = Lam + split_terms[j]
-            mag_lam = mag_lam + np.abs(split_terms[j])
-            live_lam = np.maximum(live_lam, _live(split_terms[j]))
-            terms += 1.0
-        const = const + Lam @ net.biases[j]
-        mag_const = mag_const + mag_lam @ np.abs(net.biases[j])
-        live_const = np.maximum(live_const, _live(live_lam @ _live(net.biases[j])))
-        Lam = Lam @ net.weights[j]
-        mag_lam = mag_lam @ np.abs(net.weights[j])
-        live_lam = _live(live_lam @ _live(net.weights[j]))
-        terms += 2.0 * net.weights[j].shape[0] + net.weights[j].shape[1]
-    value = const + _dot(np.maximum(Lam, 0.0), hi) + _dot(np.minimum(Lam, 0.0), lo)
-    magnitude = mag_const + _dot(mag_lam, np.maximum(np.abs(lo), np.abs(hi)))
-    exact = np.maximum(live_const, _live(_dot(live_lam, _live(np.abs(lo) + np.abs(hi))))) == 0
+            LT = LT + _t(split_terms[j])
+        const = const + _column_dot(LT, net.biases[j][:, None])
+        LT = net.transposed_weights[j] @ LT
+    value = const + _column_dot(np.maximum(LT, 0.0), _t(hi)) + _column_dot(np.minimum(LT, 0.0), _t(lo))
+    magnitude, live = _magnitudes(net, k, C, pre_bounds, lo, hi, lower_slopes, split_terms)
+    terms = float(net.weights[k].shape[1]) + sum(1.0 for t in split_terms if t is not None)
+    terms += sum(2.0 * net.weights[j].shape[0] + net.weights[j].shape[1] for j in range(k))
     # The activations' linear bounds carry rounding of their own slopes: charge 1e-12 relative.
-    return round_out(value, value, magnitude, np.full(value.shape, terms), exact)[1] + 1e-12 * magnitude
+    return round_out(value, value, magnitude, np.full(value.shape, terms), live == 0)[1] + 1e-12 * magnitude
+
+
+def _magnitudes(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi, lower_slopes, split_terms):
+    """Per row of ``C``: the sum of absolute values of every summand :func:`backsub_upper`
+    adds (bounding its rounding error), and the number of nonzero ones (0: exact).
+
+    Going forward, ``g_j`` is what a unit of ``|coefficient|`` on layer ``j``'s pre-activation
+    contributes, ``|b_j| + |W_j| (|b_u| + |b_l| + s ⊙ g_{j−1})`` with ``s`` the largest slope
+    magnitude (of the lower slope family where slopes are chosen; over rows where bounds differ
+    per row), and ``|lo|, |hi|`` at the input; a row's
+    sum is ``|C| g_k`` plus ``|split terms| g_j``. ``p_j`` counts nonzero products likewise.
+    """
+    g = np.max(np.broadcast_to(np.maximum(np.abs(lo), np.abs(hi)), np.shape(np.atleast_2d(lo))), axis=0)
+    p = _live(g)
+    per_layer = []
+    for j in range(k + 1):
+        W = net.weights[j]
+        g_pre = np.abs(net.biases[j]) + abs(W) @ g
+        p_pre = _live(_live(np.abs(net.biases[j]) + _live(W) @ p))
+        per_layer.append((g_pre, p_pre))
+        if j == k:
+            break
+        activation = net.activation(j)
+        a_l, b_l, a_u, b_u = (np.abs(v) for v in activation.linear_bounds(*pre_bounds[j]))
+        family = () if lower_slopes[j] is None else activation.lower_slope_range(*pre_bounds[j]) or \
+            (np.max(np.atleast_2d(lower_slopes[j]), axis=0), np.min(np.atleast_2d(lower_slopes[j]), axis=0))
+        slopes = [a_l, a_u] + [np.abs(v) for v in family]  # any chosen lower slope lies in the family
+        slope = np.max(np.vstack([np.atleast_2d(s) for s in slopes]), axis=0)
+        offset = np.max(np.atleast_2d(b_u + b_l), axis=0)
+        g = offset + slope * g_pre
+        p = _live(offset + _live(slope) * p_pre)
+    absC = np.abs(C)
+    magnitude, live = absC @ per_layer[k][0], _live(C) @ per_layer[k][1]
+    for j, terms in enumerate(split_terms):
+        if terms is not None:
+            magnitude = magnitude + np.abs(np.atleast_2d(terms)) @ per_layer[j][0]
+            live = live + _live(np.atleast_2d(terms)) @ per_layer[j][1]
+    return magnitude, live
+
+
+def _t(v: np.ndarray) -> np.ndarray:
+    """A per-neuron vector as a column, a (rows, n) array transposed to (n, rows)."""
+    v = np.asarray(v, float)
+    return v[:, None] if v.ndim == 1 else v.T
+
+
+def _column_dot(M: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Column-wise ``v · M[:, r]`` where ``v`` is one column for all or one per column. By
+    einsum, not BLAS: a threaded BLAS may split the sum differently from one run to the next."""
+    return np.einsum("n,nr->r", v[:, 0], M) if v.shape[1] == 1 else np.einsum("nr,nr->r", M, v)
 
 
 def _dot(M: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,6 +114,8 @@ def relaxation_bounds(network: Network, lo: np.ndarray, hi: np.ndarray, backend:
     bounds = list(start) if start is not None else crown_bounds(network, lo, hi)
     last = len(network.weights) - 1 if layers is None else min(layers, len(network.weights) - 1)
     for k in range(1, last + 1):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
         prefix = Network(network.weights[:k + 1], network.biases[:k + 1], network.activations[:k],
                          source=network.source)
         enc = encode_network(prefix, box, bounds[:k + 1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,6 +55,13 @@ class Network:
             if not (np.all(np.isfinite(W.data if sp.issparse(W) else W)) and np.all(np.isfinite(b))):
                 raise InputError(f"{self.source}: layer {k} has NaN or infinite weights")
 
+    @cached_property
+    def transposed_weights(self) -> tuple[np.ndarray | sp.csr_array, ...]:
+        """Every layer's weights transposed (CSR for a sparse layer): back-substitution multiplies by
+        these. Dense ones are copied C-contiguous, as they are after pickling, so a worker's BLAS
+        rounds like the parent's."""
+        return tuple(sp.csr_array(W.T) if sp.issparse(W) else np.ascontiguousarray(W.T) for W in self.weights)
+
     @property
     def input_size(self) -> int:
         return self.weights[0].shape[1]
@@ -92,12 +100,14 @@ class Network:
         x = self.check_input(x)
         return self.pre_activations(np.atleast_2d(x))[-1].reshape(x.shape[:-1] + (self.output_size,))
 
-    def gradient(self, x: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """``∂(c · logits)/∂x`` for a batch: ``x`` (B, d), ``c`` (B, classes)."""
-        pres = self.pre_activations(x)
+    def gradient(self, x: np.ndarray, c: np.ndarray, pres: list[np.ndarray] | None = None) -> np.ndarray:
+        """``∂(c · logits)/∂x`` for a batch: ``x`` (B, d), ``c`` (B, classes); ``pres`` are
+        ``x``'s :meth:`pre_activations` where already computed."""
+        pres = self.pre_activations(x) if pres is None else pres
         g = c
         for k in range(len(self.weights) - 1, -1, -1):
-            g = g @ self.weights[k]
+            W = self.weights[k]  # a sparse layer multiplies best as Wᵀ (CSR) times a contiguous block
+            g = (self.transposed_weights[k] @ np.ascontiguousarray(g.T)).T if sp.issparse(W) else g @ W
             if k:
                 g = g * self.activation(k - 1).derivative(pres[k - 1])
         return g

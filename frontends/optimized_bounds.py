@@ -106,10 +106,11 @@ def optimized_lower(net: Network, k: int, C: np.ndarray, pre_bounds, lo, hi, **o
 
 
 def alpha_crown_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, steps: int = STEPS,
-                       deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+                       deadline: float | None = None, start: list | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Pre-activation bounds of every layer: CROWN's (:func:`~qcqp.frontends.bounds.refined_bounds`),
     and each unstable hidden neuron's two sides by :func:`optimized_upper` until ``deadline``
-    (then plain CROWN; after it, interval bounds)."""
+    (then plain CROWN; after it, interval bounds), intersected with ``start`` where given
+    (bounds already known: the result is never looser)."""
     def refine(k, rows, out):
         lower, upper = crown_rows(net, k, rows, out, lo, hi)
         open_ = np.flatnonzero((lower < 0) & (upper > 0))
@@ -122,7 +123,7 @@ def alpha_crown_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, steps: int 
             lower[open_] = np.maximum(lower[open_], -tight[open_.size:])
         return lower, upper
 
-    return refined_bounds(net, lo, hi, refine, deadline)
+    return refined_bounds(net, lo, hi, refine, deadline, start)
 
 
 class _Relaxation:

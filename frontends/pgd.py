@@ -24,18 +24,21 @@ def pgd_minimize(net: Network, box: Box, C: np.ndarray, d: np.ndarray | None = N
     d = np.zeros(C.shape[0]) if d is None else np.asarray(d, float)
     k, n = C.shape[0], net.input_size
     objective = np.tile(C, (restarts + 1, 1))
-    best, best_x = steepest_descent_search(lambda x: _values(net, x, objective),
-                                          lambda x: net.gradient(x, objective), box, k, steps, restarts, seed,
-                                          deadline)
+
+    def evaluate(x):
+        pres = net.pre_activations(x)
+        return np.einsum("bk,bk->b", pres[-1], objective), net.gradient(x, objective, pres)
+
+    best, best_x = steepest_descent_search(evaluate, box, k, steps, restarts, seed, deadline)
     pick = np.argmin(best.reshape(restarts + 1, k), axis=0)
     points = best_x.reshape(restarts + 1, k, n)[pick, np.arange(k)]
     return _values(net, points, C) + d, points
 
 
-def steepest_descent_search(value: Callable[[np.ndarray], np.ndarray], gradient: Callable[[np.ndarray], np.ndarray],
-                           box: Box, copies: int, steps: int, restarts: int, seed: int,
-                           deadline: float | None = None):
-    """Minimise ``value`` (row-wise on a batch) by steepest-descent steps in the input set's norm
+def steepest_descent_search(evaluate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], box: Box,
+                            copies: int, steps: int, restarts: int, seed: int, deadline: float | None = None):
+    """Minimise a value (row-wise on a batch; ``evaluate`` gives it and its gradient from one
+    forward pass) by steepest-descent steps in the input set's norm
     (signed steps on a box, ``Q⁻¹g`` steps on an ellipsoid), pulled back into the set.
 
     The batch holds ``copies`` rows started at the centre, then ``copies`` random starts per
@@ -48,12 +51,13 @@ def steepest_descent_search(value: Callable[[np.ndarray], np.ndarray], gradient:
     starts = [np.broadcast_to(box.center, (copies, n))]
     starts += [box.pull_inside(box.lower + rng.random((copies, n)) * width) for _ in range(restarts)]
     x = np.concatenate(starts)
-    best_x, best = x.copy(), value(x)
+    best, gradient = evaluate(x)
+    best_x = x.copy()
     for step in range(steps):
         if deadline is not None and time.perf_counter() >= deadline:
             break
-        x = box.descent_step(x, gradient(x), 0.25 * (1.0 - step / steps) + 1e-3)
-        current = value(x)
+        x = box.descent_step(x, gradient, 0.25 * (1.0 - step / steps) + 1e-3)
+        current, gradient = evaluate(x)
         better = current < best
         best_x[better], best[better] = x[better], current[better]
     return best, best_x

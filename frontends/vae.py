@@ -71,8 +71,11 @@ def reconstruction_attack(decoder: Network, box: Box, steps: int = 200, restarts
     def value(points):
         return np.sum((decoder.forward(points) - y0) ** 2, axis=1)
 
-    best, best_z = steepest_descent_search(lambda z: -value(z),
-                                          lambda z: -decoder.gradient(z, 2.0 * (decoder.forward(z) - y0)),
-                                          box, 1, steps, restarts, seed)
+    def evaluate(points):
+        pres = decoder.pre_activations(points)
+        gap = pres[-1] - y0
+        return -np.sum(gap ** 2, axis=1), -decoder.gradient(points, 2.0 * gap, pres)
+
+    best, best_z = steepest_descent_search(evaluate, box, 1, steps, restarts, seed)
     k = int(np.argmin(best))
     return float(value(best_z[k:k + 1])[0]), best_z[k]
