@@ -23,7 +23,7 @@ from qcqp.frontends.encode import BOUND_METHODS, encode_network, lp_bounds
 from qcqp.frontends.input_split import input_split_search
 from qcqp.frontends.network import Network
 from qcqp.frontends.optimized_bounds import alpha_crown_bounds, optimized_lower
-from qcqp.frontends.pgd import pgd_minimize
+from qcqp.frontends.pgd import pgd_minimize_max
 from qcqp.frontends.relu_split import split_search, supports
 from qcqp.frontends.specs import Ellipsoid, Property, Specification
 
@@ -49,12 +49,14 @@ class Options:
 
 
 def attack(net: Network, spec: Specification, options: Options, deadline: float | None = None):
-    """PGD on every atom (until ``deadline``); returns ``(worst margin found, counterexample or None)``."""
-    atoms = spec.atoms
-    C = np.array([a for a, _ in atoms])
-    d = np.array([b for _, b in atoms])
-    values, points = pgd_minimize(net, spec.box, C, d, options.pgd_steps, options.pgd_restarts, options.seed,
-                                  deadline)
+    """PGD on every unsafe disjunct (until ``deadline``), on the largest of its atoms at each
+    step, so a conjunction is sought whole; returns ``(worst margin found, counterexample or None)``."""
+    width = max(len(atoms) for atoms in spec.disjuncts)
+    padded = [list(atoms) + [atoms[-1]] * (width - len(atoms)) for atoms in spec.disjuncts]  # repeats change no max
+    A = np.array([[a for a, _ in atoms] for atoms in padded])
+    b = np.array([[c for _, c in atoms] for atoms in padded])
+    values, points = pgd_minimize_max(net, spec.box, A, b, options.pgd_steps, options.pgd_restarts, options.seed,
+                                      deadline)
     order = np.argsort(values)
     for k in order:
         found = spec.counterexample(net, points[k])

@@ -43,6 +43,19 @@ def test_asserts_form_a_conjunction(tmp_path):
     assert rows["complete"]["status"] == "falsified"
 
 
+def test_the_attack_seeks_a_conjunction_whole(tmp_path):
+    """Unsafe iff Y_0 = X_0 − 0.5 <= 0 and Y_1 = 0.45 − X_0 <= 0: a strip no single atom's descent
+    stays in (each drives X_0 to the opposite end); descending the larger atom finds it."""
+    net = Network((np.eye(2), np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]])),
+                  (np.zeros(2), np.array([-0.5, 0.45, 0.0])), ("relu",))
+    box = "(assert (>= X_0 0))\n(assert (<= X_0 1))\n(assert (>= X_1 0))\n(assert (<= X_1 1))\n"
+    prop = load_vnnlib(_write(tmp_path, box + "(assert (<= Y_0 0))\n(assert (<= Y_1 0))\n"), 2, 3)
+    row = analyse(net, prop, ["pgd"], Options(pgd_restarts=2))["pgd"]
+    assert row["status"] == "falsified"
+    x = np.array(row["counterexample"])
+    assert 0.45 <= x[0] <= 0.5
+
+
 def test_conjunction_that_never_holds_is_certified(tmp_path):
     # Y_0 <= Y_1 - 0.5 and Y_1 <= Y_0 - 0.5 cannot both hold; each alone can.
     path = _write(tmp_path, BOX + "(assert (<= Y_0 (- Y_1 0.5)))\n(assert (<= Y_1 (+ Y_0 (* -1 0.5))))\n")
