@@ -127,7 +127,8 @@ def summary_lines(compared: list[dict], tools: list[str]) -> list[str]:
              f"{ours['timeout'] + ours['unknown']} undecided, {ours['error']} errors, "
              f"{sum(r['contradiction'] for r in compared)} contradicted by a published tool, "
              f"total {sum(r['time_s'] for r in compared):.1f} s, "
-             f"peak memory {max((r['peak_mb'] for r in compared), default=0.0):.0f} MB"]
+             f"peak memory {max((r['peak_mb'] for r in compared), default=0.0):.0f} MB, "
+             f"largest overrun of a timeout {max((r['time_s'] - r['timeout'] for r in compared), default=0.0):+.2f} s"]
     for tool in tools:
         results = [r["published"][tool] for r in compared if r["published"][tool] is not None]
         decided = sum(word in ("holds", "violated") for word, _ in results)

@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+import scipy.sparse as sp
 
 from qcqp.frontends.bounds import CHUNK_ENTRIES
-from qcqp.frontends.network import Network, dense
+from qcqp.frontends.network import Network
 from qcqp.frontends.specs import Specification
 from qcqp.interval import round_out
 
 BATCH = 256  # boxes bounded together
+REFINE_ENTRIES = 1 << 28  # most boxes x unstable rows x width a layer's CROWN refinement may take
 
 
 @dataclass
@@ -54,13 +56,13 @@ def linear_upper(net: Network, k: int, C: np.ndarray, pre, lo: np.ndarray,
     once per row: several times faster for many small boxes. Also returns the linear upper
     bound's coefficients on the input, shape ``(boxes, m, n_0)``.
     """
-    W = [dense(w) for w in net.weights]
+    W = net.weights
     boxes = lo.shape[0]
-    Lam = np.broadcast_to(C @ W[k], (boxes,) + (C.shape[0], W[k].shape[1]))
+    Lam = np.broadcast_to(_times(net, k, C), (boxes,) + (C.shape[0], W[k].shape[1]))
     const = np.broadcast_to(C @ net.biases[k], (boxes, C.shape[0]))
     # Absolute values for the rounding bound, shared by all boxes: each layer's slopes are
     # bounded by their largest magnitude over the batch (a little looser, far cheaper).
-    mag_lam = np.abs(C) @ np.abs(W[k])
+    mag_lam = _times(net, k, np.abs(C), absolute=True)
     mag_const = np.broadcast_to(np.abs(C) @ np.abs(net.biases[k]), (boxes, C.shape[0]))
     terms = float(W[k].shape[1])
     for j in range(k - 1, -1, -1):
@@ -72,7 +74,8 @@ def linear_upper(net: Network, k: int, C: np.ndarray, pre, lo: np.ndarray,
         mag_lam = mag_lam * float(np.max(np.maximum(np.abs(a_u), np.abs(a_l)), initial=0.0))
         const = const + Lam @ net.biases[j]
         mag_const = mag_const + mag_lam @ np.abs(net.biases[j])
-        Lam, mag_lam = Lam @ W[j], mag_lam @ np.abs(W[j])
+        Lam = _times(net, j, Lam.reshape(-1, Lam.shape[2])).reshape(boxes, Lam.shape[1], -1)
+        mag_lam = _times(net, j, mag_lam, absolute=True)
         terms += 2.0 * W[j].shape[0] + W[j].shape[1]
     value = const + np.einsum("bmn,bn->bm", np.maximum(Lam, 0.0), hi) \
         + np.einsum("bmn,bn->bm", np.minimum(Lam, 0.0), lo)
@@ -80,17 +83,34 @@ def linear_upper(net: Network, k: int, C: np.ndarray, pre, lo: np.ndarray,
     return round_out(value, value, magnitude, np.full(value.shape, terms))[1] + 1e-12 * magnitude, Lam
 
 
-def layer_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def _times(net: Network, j: int, M: np.ndarray, absolute: bool = False) -> np.ndarray:
+    """``M W_j`` (or ``M |W_j|``): a sparse layer as ``(W_jᵀ Mᵀ)ᵀ`` on a contiguous block."""
+    W = net.weights[j]
+    if not sp.issparse(W):
+        return M @ (np.abs(W) if absolute else W)
+    WT = net.transposed_weights[j]
+    return ((abs(WT) if absolute else WT) @ np.ascontiguousarray(M.T)).T
+
+
+def layer_bounds(net: Network, lo: np.ndarray, hi: np.ndarray,
+                 deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Bounds ``(l_k, u_k)`` of every hidden layer's pre-activation, shape ``(boxes, n_k)``, for
     each box ``lo[r] <= x <= hi[r]``: interval arithmetic's, tightened by CROWN for the neurons
     that are unstable in some box (ReLU and its kin are exact where stable; CROWN would only
-    repeat the interval)."""
+    repeat the interval) — unless that would take more than ``REFINE_ENTRIES`` (a very wide
+    layer: its intervals shrink with the boxes instead). After ``deadline`` the rows left keep
+    their interval bounds."""
     out, low, up = [], lo, hi
     for k in range(len(net.activations)):
         ibp_lo, ibp_hi = _interval(net, k, low, up)
         unstable = np.flatnonzero(((ibp_lo < 0) & (ibp_hi > 0)).any(axis=0))  # stable everywhere: intervals do
-        chunk = max(1, CHUNK_ENTRIES // (lo.shape[0] * max(net.layer_sizes[:k + 2])))
+        work = lo.shape[0] * max(net.layer_sizes[:k + 2])
+        if unstable.size * work > REFINE_ENTRIES:
+            unstable = unstable[:0]
+        chunk = max(1, CHUNK_ENTRIES // work)
         for start in range(0, unstable.size, chunk):
+            if deadline is not None and time.perf_counter() >= deadline:
+                break
             rows = unstable[start:start + chunk]
             eye = np.zeros((rows.size, ibp_lo.shape[1]))
             eye[np.arange(rows.size), rows] = 1.0
@@ -104,19 +124,19 @@ def layer_bounds(net: Network, lo: np.ndarray, hi: np.ndarray) -> list[tuple[np.
 
 def _interval(net: Network, k: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Interval bounds of layer ``k``'s affine map over each box (rows), rounded outward."""
-    W = dense(net.weights[k])
-    pos, neg = np.maximum(W, 0.0), np.minimum(W, 0.0)
-    low = lo @ pos.T + hi @ neg.T + net.biases[k]
-    up = hi @ pos.T + lo @ neg.T + net.biases[k]
-    magnitude = np.maximum(np.abs(lo), np.abs(hi)) @ np.abs(W).T + np.abs(net.biases[k])
+    W = net.weights[k]
+    pos, neg = (W.maximum(0.0), W.minimum(0.0)) if sp.issparse(W) else (np.maximum(W, 0.0), np.minimum(W, 0.0))
+    low = np.asarray(pos @ lo.T + neg @ hi.T).T + net.biases[k]
+    up = np.asarray(pos @ hi.T + neg @ lo.T).T + net.biases[k]
+    magnitude = np.asarray(abs(W) @ np.maximum(np.abs(lo), np.abs(hi)).T).T + np.abs(net.biases[k])
     return round_out(low, up, magnitude, np.full(low.shape, W.shape[1] + 1.0))
 
 
-def atom_bounds(net: Network, A: np.ndarray, b: np.ndarray, lo: np.ndarray,
-                hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def atom_bounds(net: Network, A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                deadline: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Rigorous lower bounds on ``A f(x) + b`` over each box, shape ``(boxes, atoms)``, and the
     coefficients on the input of the linear lower bounds they come from, ``(boxes, atoms, n_0)``."""
-    upper, coefficients = linear_upper(net, len(net.weights) - 1, -A, layer_bounds(net, lo, hi), lo, hi)
+    upper, coefficients = linear_upper(net, len(net.weights) - 1, -A, layer_bounds(net, lo, hi, deadline), lo, hi)
     return b - upper, -coefficients
 
 
@@ -134,7 +154,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
     rows = _rows(spec)
     extent = spec.box.upper - spec.box.lower
     lo, hi = spec.box.lower[None, :], spec.box.upper[None, :]
-    values, slopes = atom_bounds(net, rows.A, rows.b, lo, hi)
+    values, slopes = atom_bounds(net, rows.A, rows.b, lo, hi, deadline)
     stack = _Open(lo, hi, values, slopes)
     closed_bound, open_bound, boxes = np.inf, np.inf, 1
     rng, next_restart = np.random.default_rng(0), time.perf_counter() + RESTART_PERIOD
@@ -148,7 +168,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
             return InputSplit("falsified", float(margin.min()), found, boxes)
         if stack.size and time.perf_counter() >= next_restart:
             next_restart = time.perf_counter() + RESTART_PERIOD
-            if (found := _restart_attack(net, spec, rows, rng)) is not None:
+            if (found := _restart_attack(net, spec, rows, rng, deadline)) is not None:
                 return InputSplit("falsified", float(margin.min()), found, boxes)
         if not stack.size or time.perf_counter() >= deadline:
             break
@@ -159,7 +179,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
             continue
         which, dim = candidates[:, 0], candidates[:, 1]
         halves = _halves(box.lo[which], box.hi[which], dim)
-        values, slopes = atom_bounds(net, rows.A, rows.b, *halves)
+        values, slopes = atom_bounds(net, rows.A, rows.b, *halves, deadline)
         values = np.maximum(values, np.tile(box.values[which], (2, 1)))  # a half keeps its box's bound if better
         boxes += 2 * which.size
         gain = np.sum(np.minimum(rows.margin(values), 0.0).reshape(2, -1), axis=0)  # closing counts, not margin
@@ -237,23 +257,28 @@ def _attack(net: Network, spec: Specification, rows: _Rows, box: _Open) -> np.nd
     return rows.counterexample(net, spec, points)
 
 
-def _restart_attack(net: Network, spec: Specification, rows: _Rows, rng: np.random.Generator) -> np.ndarray | None:
-    """A counterexample from ``RESTARTS`` random points of the whole box, each descending on one
+def _restart_attack(net: Network, spec: Specification, rows: _Rows, rng: np.random.Generator,
+                    deadline: float) -> np.ndarray | None:
+    """A counterexample from ``RESTARTS`` random points of the whole box (fewer where one forward
+    pass would not take them: :func:`_points_per_pass`), each descending on one
     disjunct's largest atom (the disjuncts in turn): unsafe regions too small for box centres."""
-    lo = np.broadcast_to(spec.box.lower, (RESTARTS, spec.box.lower.size))
+    count = min(RESTARTS, _points_per_pass(net))
+    lo = np.broadcast_to(spec.box.lower, (count, spec.box.lower.size))
     hi = np.broadcast_to(spec.box.upper, lo.shape)
-    disjunct = np.arange(RESTARTS) % len(spec.disjuncts)
+    disjunct = np.arange(count) % len(spec.disjuncts)
     return rows.counterexample(net, spec, _descend(net, rows, rng.uniform(lo, hi), lo, hi, disjunct, RESTART_STEPS,
-                                                   rate=0.05))
+                                                   rate=0.05, deadline=deadline))
 
 
 def _descend(net: Network, rows: _Rows, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-             disjunct: np.ndarray, steps: int, rate: float = 0.25) -> np.ndarray:
+             disjunct: np.ndarray, steps: int, rate: float = 0.25, deadline: float | None = None) -> np.ndarray:
     """Every iterate of ``steps`` signed-gradient steps (a fraction ``rate`` of the box, shrinking
-    to 0) on the largest atom of each point's ``disjunct``, kept within its box."""
+    to 0; none after ``deadline``) on the largest atom of each point's ``disjunct``, kept within its box."""
     mine = rows.atom_owner[None, :] == disjunct[:, None]
     tried = [x]
     for step in range(steps):
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
         active = np.where(mine, net.forward(x) @ rows.atoms.T + rows.consts, -np.inf).argmax(axis=1)
         move = rate * (1 - step / steps) * (hi - lo) * np.sign(net.gradient(x, rows.atoms[active]))
         x = np.clip(x - move, lo, hi)
@@ -309,16 +334,22 @@ class _Rows:
     def counterexample(self, net: Network, spec: Specification, points: np.ndarray) -> np.ndarray | None:
         """The first of ``points`` that reaches the unsafe region (a float screen on the atoms,
         then :meth:`Specification.counterexample`)."""
-        if not points.shape[0]:
-            return None
-        values = net.forward(points) @ self.atoms.T + self.consts
         owner = self.atom_owner
-        reached = np.stack([(values[:, owner == k] <= 0).all(axis=1) for k in range(owner.max() + 1)], axis=1)
-        for r in np.flatnonzero(reached.any(axis=1)):
-            found = spec.counterexample(net, points[r])
-            if found is not None:
-                return found
+        batch = _points_per_pass(net)
+        for first in range(0, points.shape[0], batch):
+            part = points[first:first + batch]
+            values = net.forward(part) @ self.atoms.T + self.consts
+            reached = np.stack([(values[:, owner == k] <= 0).all(axis=1) for k in range(owner.max() + 1)], axis=1)
+            for r in np.flatnonzero(reached.any(axis=1)):
+                found = spec.counterexample(net, part[r])
+                if found is not None:
+                    return found
         return None
+
+
+def _points_per_pass(net: Network) -> int:
+    """How many points one forward pass takes: ``CHUNK_ENTRIES`` activations of the widest layer."""
+    return max(1, CHUNK_ENTRIES // max(net.layer_sizes))
 
 
 def _rows(spec: Specification) -> _Rows:
