@@ -102,8 +102,14 @@ def read_published(path: Path) -> dict[tuple[str, str], tuple[str, float]]:
             seconds = float(row[5])
         except ValueError:
             seconds = float("nan")
-        out[Path(row[1]).name, Path(row[2]).name] = (PUBLISHED_WORDS.get(word, word), seconds)
+        out[_name(row[1]), _name(row[2])] = (PUBLISHED_WORDS.get(word, word), seconds)
     return out
+
+
+def _name(path: str) -> str:
+    """A file's name without ``.gz``: the results CSVs name ``net.onnx`` where a benchmark ships ``net.onnx.gz``."""
+    name = Path(path).name
+    return name[:-3] if name.endswith(".gz") else name
 
 
 def compare(ours: list[dict], published: dict[str, dict]) -> list[dict]:
@@ -111,7 +117,7 @@ def compare(ours: list[dict], published: dict[str, dict]) -> list[dict]:
     contradicts us (holds against violated)."""
     out = []
     for row in ours:
-        key = (Path(row["onnx"]).name, Path(row["vnnlib"]).name)
+        key = (_name(row["onnx"]), _name(row["vnnlib"]))
         theirs = {tool: results.get(key) for tool, results in published.items()}
         words = {w for w, _ in filter(None, theirs.values())}
         decided = {"holds", "violated"} & words

@@ -7,6 +7,9 @@ instance where a tool contradicts us::
 
     python benchmarks/vnncomp.py vnncomp2021/benchmarks/acasxu vnncomp2021_results/results_csv \\
         --tools nnenum a-b-CROWN Marabou ERAN --jobs 2 --out results/acasxu
+
+``--per-network 2 --cap 60`` runs a subset instead: the first two instances of each network,
+each timeout capped at 60 s (the CSV is written into the benchmark folder).
 """
 
 from __future__ import annotations
@@ -23,8 +26,25 @@ from qcqp.app.cli import main as qcqp_main
 DECIDED = ("holds", "violated")
 
 
+def subset(benchmark: Path, per_network: int, cap: float) -> Path:
+    """An instances CSV of the first ``per_network`` rows of each network, timeouts capped at
+    ``cap`` seconds, written beside the benchmark's own (its paths are relative to the folder)."""
+    source = next(benchmark.glob("*instances.csv"))
+    counts: dict[str, int] = defaultdict(int)
+    lines = []
+    for row in csv.reader(source.read_text().splitlines()):
+        if row and counts[row[0]] < per_network:
+            counts[row[0]] += 1
+            lines.append(f"{row[0]},{row[1]},{min(cap, float(row[2])):g}")
+    path = benchmark / f"subset_{per_network}_{cap:g}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def run(args) -> None:
     command = ["vnncomp", args.benchmark, "--out", args.out, "--jobs", str(args.jobs), "--quiet"]
+    if args.per_network:
+        command += ["--instances", str(subset(Path(args.benchmark), args.per_network, args.cap))]
     for tool in args.tools:
         command += ["--compare", str(Path(args.results) / f"{tool}.csv")]
     if args.limit:
@@ -67,6 +87,8 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="results/vnncomp")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--per-network", type=int, help="only the first N instances of each network ...")
+    parser.add_argument("--cap", type=float, default=60.0, help="... each with its timeout capped at this many seconds")
     parser.add_argument("--table-only", action="store_true", help="print the table of a finished run in --out")
     args = parser.parse_args()
     if not args.table_only:

@@ -141,3 +141,14 @@ def test_one_instance_mode_and_errors(benchmark, tmp_path):
                  "--result-file", str(result), "--timeout", "30"]) == 1
     assert result.read_text().strip() == "error"
     assert main(["vnncomp", "--onnx", str(folder / "net.npz")]) == 2
+
+
+def test_published_results_match_gzipped_networks(tmp_path):
+    """The results CSVs name ``net.onnx`` where the benchmark ships ``net.onnx.gz``."""
+    from qcqp.app.vnncomp import compare, read_published
+
+    published = tmp_path / "tool.csv"
+    published.write_text("nn4sys,./nets/a.onnx,./specs/p.vnnlib,1.0,unsat,2.0\n")
+    ours = [{"onnx": "nets/a.onnx.gz", "vnnlib": "specs/p.vnnlib", "result": "violated"}]
+    (row,) = compare(ours, {"tool": read_published(published)})
+    assert row["published"]["tool"] == ("holds", 2.0) and row["contradiction"]
