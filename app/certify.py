@@ -49,20 +49,32 @@ class Options:
 
 
 def attack(net: Network, spec: Specification, options: Options, deadline: float | None = None):
-    """PGD on every unsafe disjunct (until ``deadline``), on the largest of its atoms at each
-    step, so a conjunction is sought whole; returns ``(worst margin found, counterexample or None)``."""
-    width = max(len(atoms) for atoms in spec.disjuncts)
-    padded = [list(atoms) + [atoms[-1]] * (width - len(atoms)) for atoms in spec.disjuncts]  # repeats change no max
-    A = np.array([[a for a, _ in atoms] for atoms in padded])
-    b = np.array([[c for _, c in atoms] for atoms in padded])
-    values, points = pgd_minimize_max(net, spec.box, A, b, options.pgd_steps, options.pgd_restarts, options.seed,
-                                      deadline)
+    """PGD (until ``deadline``) on every unsafe atom alone, then on every conjunction whole
+    (along the largest of its atoms at each step: "class t is the maximum" is found where one
+    atom's descent leaves the others behind, and one atom's descent sometimes lands where the
+    whole one oscillates); returns ``(worst margin found, counterexample or None)``, the margin
+    being the specification's at each point."""
+    whole = [atoms for atoms in spec.disjuncts if len(atoms) > 1]
+    A, b = _padded([(atom,) for atoms in spec.disjuncts for atom in atoms] + whole)
+    _, points = pgd_minimize_max(net, spec.box, A, b, options.pgd_steps, options.pgd_restarts, options.seed,
+                                 deadline)
+    own, own_b = _padded(spec.disjuncts)
+    values = np.min(np.max(np.einsum("kjc,pc->pkj", own, net.forward(points)) + own_b[None], axis=2), axis=1)
     order = np.argsort(values)
     for k in order:
         found = spec.counterexample(net, points[k])
         if found is not None:
             return float(values[k]), found
     return float(values[order[0]]), None
+
+
+def _padded(disjuncts) -> tuple[np.ndarray, np.ndarray]:
+    """Atoms ``a · y + b`` as arrays ``(disjuncts, width, classes)`` and ``(disjuncts, width)``,
+    each disjunct padded by repeating its last atom (which changes no maximum)."""
+    width = max(len(atoms) for atoms in disjuncts)
+    padded = [list(atoms) + [atoms[-1]] * (width - len(atoms)) for atoms in disjuncts]
+    return (np.array([[a for a, _ in atoms] for atoms in padded]),
+            np.array([[c for _, c in atoms] for atoms in padded], dtype=float))
 
 
 def analyse(net: Network, prop: Specification | Property, methods: list[str], options: Options) -> dict[str, dict]:
