@@ -160,8 +160,9 @@ class GraphCompiler:
         for k, (A, c) in enumerate(maps):
             if k:
                 self.activate(target, target, RELU, keep, where)
+            last = k == len(maps) - 1  # earlier maps give differences such as a − b: of either sign
             self.affine(source if k == 0 else target, target, A, c,
-                        t.shape[:-3] + shape if k == len(maps) - 1 else (A.shape[0],), t.nonnegative)
+                        t.shape[:-3] + shape if last else (A.shape[0],), t.nonnegative and last)
 
     def network(self, output: str, source: str) -> Network:
         """The chain: the closed layers and the output tensor's map as the last one."""
