@@ -58,11 +58,11 @@ def linear_upper(net: Network, k: int, C: np.ndarray, pre, lo: np.ndarray,
     """
     W = net.weights
     boxes = lo.shape[0]
-    Lam = np.broadcast_to(_times(net, k, C), (boxes,) + (C.shape[0], W[k].shape[1]))
+    Lam = np.broadcast_to(net.times_weights(k, C), (boxes,) + (C.shape[0], W[k].shape[1]))
     const = np.broadcast_to(C @ net.biases[k], (boxes, C.shape[0]))
     # Absolute values for the rounding bound, shared by all boxes: each layer's slopes are
     # bounded by their largest magnitude over the batch (a little looser, far cheaper).
-    mag_lam = _times(net, k, np.abs(C), absolute=True)
+    mag_lam = net.times_weights(k, np.abs(C), absolute=True)
     mag_const = np.broadcast_to(np.abs(C) @ np.abs(net.biases[k]), (boxes, C.shape[0]))
     terms = float(W[k].shape[1])
     for j in range(k - 1, -1, -1):
@@ -74,22 +74,13 @@ def linear_upper(net: Network, k: int, C: np.ndarray, pre, lo: np.ndarray,
         mag_lam = mag_lam * float(np.max(np.maximum(np.abs(a_u), np.abs(a_l)), initial=0.0))
         const = const + Lam @ net.biases[j]
         mag_const = mag_const + mag_lam @ np.abs(net.biases[j])
-        Lam = _times(net, j, Lam.reshape(-1, Lam.shape[2])).reshape(boxes, Lam.shape[1], -1)
-        mag_lam = _times(net, j, mag_lam, absolute=True)
+        Lam = net.times_weights(j, Lam.reshape(-1, Lam.shape[2])).reshape(boxes, Lam.shape[1], -1)
+        mag_lam = net.times_weights(j, mag_lam, absolute=True)
         terms += 2.0 * W[j].shape[0] + W[j].shape[1]
     value = const + np.einsum("bmn,bn->bm", np.maximum(Lam, 0.0), hi) \
         + np.einsum("bmn,bn->bm", np.minimum(Lam, 0.0), lo)
     magnitude = mag_const + np.maximum(np.abs(lo), np.abs(hi)) @ mag_lam.T
     return round_out(value, value, magnitude, np.full(value.shape, terms))[1] + 1e-12 * magnitude, Lam
-
-
-def _times(net: Network, j: int, M: np.ndarray, absolute: bool = False) -> np.ndarray:
-    """``M W_j`` (or ``M |W_j|``): a sparse layer as ``(W_jᵀ Mᵀ)ᵀ`` on a contiguous block."""
-    W = net.weights[j]
-    if not sp.issparse(W):
-        return M @ (np.abs(W) if absolute else W)
-    WT = net.transposed_weights[j]
-    return ((abs(WT) if absolute else WT) @ np.ascontiguousarray(M.T)).T
 
 
 def layer_bounds(net: Network, lo: np.ndarray, hi: np.ndarray,

@@ -62,6 +62,15 @@ class Network:
         rounds like the parent's."""
         return tuple(sp.csr_array(W.T) if sp.issparse(W) else np.ascontiguousarray(W.T) for W in self.weights)
 
+    def times_weights(self, k: int, M: np.ndarray, absolute: bool = False) -> np.ndarray:
+        """``M W_k`` (or ``M |W_k|``): a sparse layer as ``(W_kᵀ Mᵀ)ᵀ`` on a contiguous block,
+        much faster than a dense block times a CSR matrix."""
+        W = self.weights[k]
+        if not sp.issparse(W):
+            return M @ (np.abs(W) if absolute else W)
+        WT = self.transposed_weights[k]
+        return ((abs(WT) if absolute else WT) @ np.ascontiguousarray(M.T)).T
+
     @property
     def input_size(self) -> int:
         return self.weights[0].shape[1]
@@ -106,8 +115,7 @@ class Network:
         pres = self.pre_activations(x) if pres is None else pres
         g = c
         for k in range(len(self.weights) - 1, -1, -1):
-            W = self.weights[k]  # a sparse layer multiplies best as Wᵀ (CSR) times a contiguous block
-            g = (self.transposed_weights[k] @ np.ascontiguousarray(g.T)).T if sp.issparse(W) else g @ W
+            g = self.times_weights(k, g)
             if k:
                 g = g * self.activation(k - 1).derivative(pres[k - 1])
         return g
