@@ -1,12 +1,18 @@
 """MaxCut values and soundness of every backend on random nonconvex problems."""
 
+import math
+
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from exact_certificates import lagrangian_bound_holds
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import qcqp
+from qcqp.backends.fo_certificate import Multipliers
+from qcqp.backends.lagrangian import build_lagrangian
+from qcqp.backends.sdp_fo import certify_multipliers
 from qcqp.backends.sdp_solvers import SDP_SOLVERS
 
 
@@ -115,14 +121,26 @@ def test_sdp_fo_never_below_sdp(seed, n, quadratic):
         assert fo.bound >= sdp.solver_value - 1e-6 * (1 + abs(sdp.solver_value))
 
 
-def test_sdp_fo_certificate_is_reverifiable():
-    from qcqp.backends.lagrangian import build_lagrangian
-    from qcqp.backends.sdp_fo import certify_multipliers
-
-    p, _, _ = random_qcqp(3, 3, True)
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10**6), n=st.integers(2, 4), quadratic=st.booleans(), shrink=st.floats(0, 1),
+       noise=st.floats(0, 1))
+def test_sdp_fo_certificates_prove_their_bounds_exactly(seed, n, quadratic, shrink, noise):
+    """The optimiser's multipliers and perturbed ones (``κ`` shrunk: an indefinite matrix, a large
+    eigenvalue charge) certify bounds that exact rational arithmetic confirms and that no
+    feasible point of the exact search exceeds."""
+    p, _, rng = random_qcqp(seed, n, quadratic)
     r = p.solve(backend="sdp-fo", iterations=200)
-    qmap, _, _ = build_lagrangian(p.compile())
-    assert certify_multipliers(qmap, r.certificate) == pytest.approx(r.bound, rel=1e-12)
+    assume(isinstance(r.certificate, Multipliers))  # not an LP infeasibility proof
+    ir = p.compile()
+    qmap, _, _ = build_lagrangian(ir)
+    cert = r.certificate
+    perturbed = Multipliers(cert.lam * (1 + noise * rng.random(cert.lam.size)),
+                            cert.nu + noise * rng.normal(size=cert.nu.size), shrink * cert.kappa)
+    optimum = p.solve(backend="exact", time_limit=math.inf)
+    for mult, bound in [(cert, ir.sign * r.bound), (perturbed, certify_multipliers(qmap, perturbed))]:
+        assert lagrangian_bound_holds(qmap, mult.lam, mult.nu, mult.kappa, bound)
+        if optimum.value is not None:
+            assert bound >= ir.sign * optimum.value - 1e-9
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -94,7 +94,9 @@ def small_data(points: int = 200):
 
 
 @pytest.mark.parametrize("penalty", ["none", "pgd", "maxgrad"])
-def test_training_is_deterministic_and_resumes_exactly(penalty, tmp_path):
+def test_training_is_deterministic_and_resumes_exactly(penalty, tmp_path, monkeypatch):
+    """An interrupted run resumed from its checkpoint takes only the missing steps and ends
+    with the uninterrupted run's weights (a checkpoint ignored would rerun all 30)."""
     x, y = small_data()
     config = TrainConfig(penalty=penalty, hidden=8, steps=30)
     whole = train(x, y, config, classes=10)
@@ -102,7 +104,11 @@ def test_training_is_deterministic_and_resumes_exactly(penalty, tmp_path):
     for _ in range(17):
         interrupted.train_step(x, y)
     interrupted.save(tmp_path / "state.npz")
+    steps = []
+    step = Trainer.train_step
+    monkeypatch.setattr(Trainer, "train_step", lambda self, *a: steps.append(self.step) or step(self, *a))
     resumed = train(x, y, config, classes=10, checkpoint=tmp_path / "state.npz", resume=True)
+    assert steps == list(range(17, 30))
     for a, b in zip(whole.net.params + [whole.multipliers], resumed.net.params + [resumed.multipliers]):
         assert np.array_equal(a, b)
 

@@ -1,6 +1,7 @@
 """The ``qcqp`` command line: contract round trip and one-line errors with exit code 2."""
 
 import json
+import re
 import time
 
 import numpy as np
@@ -74,13 +75,30 @@ def test_malformed_vnnlib_and_nan_weights(model, capsys, tmp_path):
 
 
 def test_vnncomp_vnnlib_with_lp(vnncomp, tmp_path):
-    model, spec, label = vnncomp
+    """The published answer is never contradicted: a violated property comes back falsified with
+    a point onnxruntime confirms (in the box, the label not the unique top class); one that
+    holds is never falsified, and an unproven one states its LP bound."""
+    model, spec, label, answer = vnncomp
     out = tmp_path / "r.json"
     code = main(["certify", str(model), "--spec", str(spec), "--method", "lp", "--out", str(out), "--quiet",
                  "--pgd-steps", "20", "--pgd-restarts", "2"])
     assert code == 0
     row = json.loads(out.read_text())["instances"][0]
-    assert row["label"] == label and row["status"] in ("certified", "unknown", "falsified")
+    assert row["label"] == label
+    if answer == "holds":
+        assert row["status"] == "certified" or (row["status"] == "unknown" and "lp bound" in row["reason"])
+        return
+    assert row["status"] == "falsified"
+    ort = pytest.importorskip("onnxruntime")
+    x = np.array(row["counterexample"])
+    bounds = re.findall(r"\(assert \((<=|>=) X_(\d+) (\S+)\)\)", spec.read_text())  # the file's input box
+    assert len(bounds) == 2 * x.size
+    for sense, i, value in bounds:
+        assert (x[int(i)] <= float(value)) if sense == "<=" else (x[int(i)] >= float(value))
+    session = ort.InferenceSession(str(model))
+    name = session.get_inputs()[0].name
+    y = session.run(None, {name: x.astype(np.float32).reshape(session.get_inputs()[0].shape)})[0].ravel()
+    assert np.delete(y, label).max() >= y[label]
 
 
 def _args(model, out, *extra):
