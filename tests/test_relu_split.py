@@ -1,6 +1,6 @@
 """Branch and bound on activation splits: never contradicts the exact MILP, and decides."""
 
-import time
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -31,7 +31,7 @@ def test_split_search_agrees_with_the_exact_minimum(seed, shift, leaky):
     exact = encode_network(net, box, pre).linear_objective(c).solve(backend="exact")
     best = float(net.forward(exact.point["x"][None, :])[0] @ c)  # the minimum, up to the MILP's gap
     d = shift - best
-    search = split_search(net, c, d, pre, box.lower, box.upper, deadline=time.perf_counter() + 20)
+    search = split_search(net, c, d, pre, box.lower, box.upper, deadline=math.inf)
     assert search.bound <= best + d + 1e-9
     if search.status == "certified":
         assert search.bound > 0 and best + d > 0
@@ -49,4 +49,4 @@ def test_split_search_refuses_activations_without_one_kink():
     assert not supports(net)
     with pytest.raises(InputError, match="kink"):
         split_search(net, np.array([1.0, -1.0]), 0.0, alpha_crown_bounds(net, box.lower, box.upper),
-                     box.lower, box.upper, deadline=time.perf_counter() + 1)
+                     box.lower, box.upper, deadline=math.inf)
