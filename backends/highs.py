@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from qcqp import Status
+from qcqp.backend import time_left
 from qcqp.backends.linear import LinearModel
 from qcqp.backends.sdp_solvers import silenced
 from qcqp.safe import loosen_upper, lp_upper_bound
@@ -117,9 +118,12 @@ class WarmLP:
                                   np.concatenate([model.b_ub, model.b_eq]))
         self.optimal = highspy.HighsModelStatus.kOptimal
 
-    def upper_bound(self, c: np.ndarray, c0: float = 0.0) -> float:
-        """A rigorous upper bound on ``max cᵀx + c0`` over the model (``inf`` if HiGHS fails)."""
+    def upper_bound(self, c: np.ndarray, c0: float = 0.0, deadline: float | None = None) -> float:
+        """A rigorous upper bound on ``max cᵀx + c0`` over the model (``inf`` if HiGHS fails or
+        ``time.perf_counter()`` passes ``deadline`` first)."""
         model, m_ub = self.model, self.model.A_ub.shape[0]
+        left = time_left(deadline)  # HiGHS's limit counts from the model's creation
+        self.solver.setOptionValue("time_limit", self.solver.getRunTime() + (np.inf if left is None else left))
         self.solver.changeColsCost(c.size, np.arange(c.size, dtype=np.int32), -np.asarray(c, float))
         self.solver.run()
         if self.solver.getModelStatus() != self.optimal:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
-from qcqp.backend import package
+from qcqp.backend import package, time_left
 from qcqp.backends.cuts import CUT_FAMILIES, CUTS_PER_ROUND, linear_rows, separate
 from qcqp.backends.highs import WarmLP, solve_linear_model
 from qcqp.backends.linear import LinearModel, build_linear_model, with_lifted_rows
@@ -29,14 +29,15 @@ class LPRelaxation(Relaxation):
         c = widen_columns(ir.objective.affine.A, width).toarray().ravel()
         return replace(self, ir=ir, model=replace(self.model, c=c, c0=float(ir.objective.affine.a[0])))
 
-    def bounder(self):
-        """One warm-started HiGHS model for every objective (bounds only: no points, no polish)."""
+    def bounder(self, deadline: float | None = None):
+        """One warm-started HiGHS model for every objective (bounds only: no points, no polish),
+        each solve stopped at ``deadline``."""
         warm = WarmLP(self.model)
 
         def bound_of(relaxation: LPRelaxation) -> float:
             if relaxation.model.c.size != self.model.c.size:  # new product columns: a model of its own
-                return relaxation.solve(polish=0.0).bound
-            return relaxation.ir.user_value(warm.upper_bound(relaxation.model.c, relaxation.model.c0))
+                return relaxation.solve(polish=0.0, time_limit=time_left(deadline)).bound
+            return relaxation.ir.user_value(warm.upper_bound(relaxation.model.c, relaxation.model.c0, deadline))
 
         return bound_of
 

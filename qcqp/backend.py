@@ -49,7 +49,7 @@ class Relaxation:
         """Valid bounds (below for ``"min"``, above for ``"max"``) on many objectives over this
         relaxation, e.g. every neuron of a layer. Objectives left when ``time.perf_counter()``
         passes ``deadline`` get the trivial bound (``∓inf``)."""
-        bound_of = self.bounder()
+        bound_of = self.bounder(deadline)
         out = np.full(len(objectives), -np.inf if sense == "min" else np.inf)
         for k, objective in enumerate(objectives):
             if deadline is not None and time.perf_counter() > deadline:
@@ -57,10 +57,12 @@ class Relaxation:
             out[k] = bound_of(self.with_objective(objective, sense))
         return out
 
-    def bounder(self) -> Callable[[Relaxation], float]:
+    def bounder(self, deadline: float | None = None) -> Callable[[Relaxation], float]:
         """What :meth:`bounds` calls on each objective's relaxation: one solve (an error gives
-        the trivial bound). Backends that re-solve a changed objective cheaply override this."""
-        return lambda relaxation: relaxation.solve().bound
+        the trivial bound), given the time left before ``deadline`` where the backend takes a
+        time limit. Backends that re-solve a changed objective cheaply override this."""
+        timed = deadline is not None and "time_limit" in self.backend.option_names()
+        return lambda relaxation: relaxation.solve(**({"time_limit": time_left(deadline)} if timed else {})).bound
 
 
 class Backend:
@@ -122,6 +124,15 @@ class FunctionBackend(Backend):
 
     def signature(self) -> Callable:
         return self.function
+
+
+MIN_SOLVE_TIME = 0.01  # seconds: what a solve gets when its deadline has (nearly) passed
+
+
+def time_left(deadline: float | None) -> float | None:
+    """Seconds from now to ``deadline`` (``time.perf_counter``), at least ``MIN_SOLVE_TIME``;
+    ``None`` without a deadline."""
+    return None if deadline is None else max(deadline - time.perf_counter(), MIN_SOLVE_TIME)
 
 
 def keyword_names(function: Callable) -> tuple[list[str], bool]:

@@ -1,6 +1,7 @@
 """Network front end: loaders, bounds, encodings and the ordering of certifiers."""
 
 import math
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -289,7 +290,24 @@ def test_relaxation_bounds_match_one_solve_per_objective(backend):
         batch = relaxation.bounds(rows, sense)
         single = [relaxation.with_objective(row, sense).solve().bound for row in rows]
         np.testing.assert_allclose(batch, single, rtol=1e-6, atol=1e-6)
+        np.testing.assert_array_equal(relaxation.bounds(rows, sense, deadline=time.perf_counter() + 600), batch)
         assert np.all(np.isinf(relaxation.bounds(rows, sense, deadline=0.0)))
+
+
+def test_a_long_lived_warm_lp_still_solves_before_its_deadline():
+    """HiGHS measures its time limit on the model's accumulated run time, not from each solve:
+    a warm model that has run for a second, given a deadline 0.9 s away, still solves (a
+    limit of 0.9 s on HiGHS's clock would stop it at once)."""
+    from qcqp.backends.highs import WarmLP
+
+    net = random_net([10, 30, 30, 3], 3, scale=2.0)
+    enc = encode_network(net, linf_ball(np.random.default_rng(3).random(10), 0.3))
+    model = enc.relaxation("lp").with_objective(enc.objective(np.array([1.0, -1.0, 0.0])), "max").model
+    expected, warm, rng = WarmLP(model).upper_bound(model.c, model.c0), WarmLP(model), np.random.default_rng(0)
+    while warm.solver.getRunTime() < 1.0:
+        warm.upper_bound(rng.normal(size=model.c.size))
+    assert np.isfinite(expected)
+    assert warm.upper_bound(model.c, model.c0, time.perf_counter() + 0.9) == pytest.approx(expected, rel=1e-9)
 
 
 def test_a_certificate_names_the_method_that_proved_it():
