@@ -5,7 +5,8 @@ Each node is the IR with a smaller box (spatial branching) and, for complementar
 plug-in) bounds the node rigorously and returns a feasible point when it finds one; the
 search is best-first and stops when the best open bound is within ``gap`` of the best point.
 A node is pruned only by its own rigorous bound (or a proven-infeasible relaxation), so the
-bound reported on exit, the largest over open and pruned nodes and the incumbent, is valid.
+bound reported on exit, the largest over open and pruned nodes and the incumbent, is valid;
+a node keeps its parent's bound where its own is looser, so it is never looser than the root's.
 
 Branching: a violated complementarity row first (both ``f_r`` and ``g_r`` positive at the
 relaxation's point); otherwise the variable whose products the relaxation gets most wrong,
@@ -125,7 +126,9 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
 
     timed = "time_limit" in backend.option_names() and "time_limit" not in oracle_options
 
-    def evaluate(lower, upper, fixings, options):
+    def evaluate(lower, upper, fixings, options, parent=np.inf):
+        """Bound a node; it keeps its ``parent``'s bound where its own is looser (its box lies
+        inside the parent's, and a time-limited or failed oracle may return a weak bound)."""
         nonlocal best_value, best_point, pruned
         if timed:  # no node outlives the search
             options = options | {"time_limit": max(time_limit - (time.perf_counter() - start), MIN_NODE_TIME)}
@@ -133,7 +136,7 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
         if result.status == Status.INFEASIBLE:
             proofs.append({"lower": lower, "upper": upper, "fixings": fixings, "certificate": result.certificate})
             return
-        bound = ir.sign * result.bound  # maximisation form
+        bound = min(ir.sign * result.bound, parent)  # maximisation form
         if result.point is not None:
             v = np.concatenate([result.point[var.name] for var in ir.variables])
             if ir.max_violation(v) <= FEASIBILITY and ir.objective_value(v) > best_value:
@@ -161,7 +164,7 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
             finished = False
             break
         for child in children:
-            evaluate(*child, quick)
+            evaluate(*child, quick, top)
             nodes += 1
         if bar is not None:
             bar.update(len(children))

@@ -181,6 +181,37 @@ def test_branch_and_bound_stopped_early_still_bounds_the_optimum():
     assert stopped.status in (qcqp.Status.BOUND, qcqp.Status.OPTIMAL) and stopped.bound >= exact.value - 1e-9
 
 
+def test_a_node_never_reports_a_looser_bound_than_its_parent():
+    """An oracle may return any valid bound, even a looser one below the root (a time-limited
+    or failing solve): the search keeps the parent's bound there, so what it reports is never
+    looser than the root relaxation's."""
+    from qcqp.backend import package
+    from qcqp.interval import affine_bounds
+
+    p = qcqp.Problem()
+    x = p.variable("x", 2, lower=-1, upper=2)
+    p.maximize(x[0] - x[1])
+    ir = p.compile()
+
+    @qcqp.register_backend("loosening")
+    class Loosening(qcqp.Backend):
+        """The objective's interval bound, 100 looser on every node below the root."""
+
+        def solve(self, relaxation):
+            node = relaxation.ir
+            _, hi = affine_bounds(node.objective.affine.A, node.objective.affine.a, node.lower, node.upper)
+            root = np.array_equal(node.lower, ir.lower) and np.array_equal(node.upper, ir.upper)
+            return package(node, "loosening", qcqp.Status.BOUND, float(hi[0]) + (0.0 if root else 100.0))
+
+    try:
+        root = qcqp.branch.branch_and_bound(ir, "loosening", node_limit=1)
+        deeper = qcqp.branch.branch_and_bound(ir, "loosening", node_limit=9)
+    finally:
+        qcqp.BACKENDS.unregister("loosening")
+    assert root.bound == pytest.approx(3.0, abs=1e-6) and deeper.stats["nodes"] == 9
+    assert deeper.bound <= root.bound
+
+
 @pytest.mark.parametrize("options, message", [
     ({"oracle": "magic"}, "magic"),
     ({"oracle": "lp", "solver": "ipm"}, "has no option 'solver'"),
