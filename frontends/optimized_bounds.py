@@ -22,6 +22,7 @@ import numpy as np
 
 from qcqp.frontends.bounds import _dot, backsub_upper, crown_rows, refined_bounds
 from qcqp.frontends.network import Network
+from qcqp.optim import Adam
 
 STEPS = 20  # Adam steps per optimised bound
 SLOPE_RATE = 0.1  # Adam step on the slope parameter, which lives in [0, 1]
@@ -69,7 +70,8 @@ def optimize(net: Network, k: int, C: np.ndarray, pre_bounds, lo: np.ndarray, hi
     beta = [None if s is None or not np.any(s) else
             np.zeros(np.broadcast_shapes(np.shape(s), (rows, r.start.shape[1]))) if b is None else np.nan_to_num(b)
             for s, r, b in zip(splits, relax, beta or [None] * k)]
-    adam = _Adam([p for p in alpha + beta if p is not None])
+    params = [p for p in alpha + beta if p is not None]
+    adams = [Adam(p.shape, lr=1.0, eps=1e-12) for p in params]
     best_value = np.full(rows, np.inf)
     best_alpha, best_beta = [a.copy() for a in alpha], [None if b is None else b.copy() for b in beta]
     scales = None
@@ -87,7 +89,8 @@ def optimize(net: Network, k: int, C: np.ndarray, pre_bounds, lo: np.ndarray, hi
         decay = DECAY ** step
         rates = [decay * SLOPE_RATE] * k + [decay * SPLIT_RATE * scales[j][:, None] for j in range(k)
                                              if beta[j] is not None]
-        adam.step(now.g_alpha + [g for g in now.g_beta if g is not None], rates)
+        for p, adam, g, rate in zip(params, adams, now.g_alpha + [g for g in now.g_beta if g is not None], rates):
+            p -= adam.step(g, rate)
         for a in alpha:
             np.clip(a, 0.0, 1.0, out=a)
         for b in beta:
@@ -183,22 +186,3 @@ def _bound_and_gradient(net, k, C, relax, alpha, beta, splits, lo, hi) -> _Pass:
         h = np.where(g > 0, r.a_u * z + r.b_u, r.slope(alpha[j]) * z + r.b_l)
         z = h @ net.weights[j + 1].T + net.biases[j + 1]
     return _Pass(value, g_alpha, g_beta, scales, corner, coefficients)
-
-
-class _Adam:
-    """Adam on a list of arrays, in place (minimisation)."""
-
-    def __init__(self, params, beta1: float = 0.9, beta2: float = 0.999):
-        self.params, self.beta1, self.beta2, self.t = params, beta1, beta2, 0
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-
-    def step(self, grads, rates) -> None:
-        self.t += 1
-        for p, g, m, v, rate in zip(self.params, grads, self.m, self.v, rates):
-            m *= self.beta1
-            m += (1 - self.beta1) * g
-            v *= self.beta2
-            v += (1 - self.beta2) * g * g
-            m_hat, v_hat = m / (1 - self.beta1 ** self.t), v / (1 - self.beta2 ** self.t)
-            p -= rate * m_hat / (np.sqrt(v_hat) + 1e-12)
