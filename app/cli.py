@@ -29,6 +29,7 @@ from qcqp.app.vnncomp import run_benchmark
 from qcqp.backends.sdp_solvers import SDP_SOLVERS
 from qcqp.frontends.encode import BOUND_METHODS
 from qcqp.frontends.problem_files import PROBLEM_FORMATS
+from qcqp.registry import backends_taking
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -164,8 +165,8 @@ def _methods(args) -> list[str]:
         if m not in valid:
             raise InputError(f"unknown method {m!r}; choose from {', '.join(valid)}")
     if args.solver is not None:
-        if "sdp" not in chosen:
-            raise InputError("--solver applies to --method sdp only")
+        if not set(chosen) & set(backends_taking("solver")):
+            raise InputError(f"--solver applies to --method {' or '.join(backends_taking('solver'))} only")
         SDP_SOLVERS.get(args.solver)
     return list(dict.fromkeys(chosen))
 
@@ -209,7 +210,7 @@ def certify(args) -> int:
     if args.jobs < 1:
         raise InputError("--jobs must be at least 1")
     methods = _methods(args)
-    backend_options = {"sdp": {"solver": args.solver}} if args.solver else {}
+    backend_options = {m: {"solver": args.solver} for m in methods if args.solver and m in backends_taking("solver")}
     options = Options(pgd_steps=args.pgd_steps, pgd_restarts=args.pgd_restarts, time_limit=args.timeout,
                       bounds=args.bounds, all_targets=args.all_targets, backend_options=backend_options)
     out = _output(args)

@@ -10,6 +10,7 @@ import numpy as np
 from qcqp import BACKENDS, InputError, Result
 from qcqp.app.report import write_json
 from qcqp.frontends.problem_files import read_problem
+from qcqp.registry import backends_taking
 
 
 def solve_file(path: str, backend: str, solver: str | None, time_limit: float | None,
@@ -20,15 +21,11 @@ def solve_file(path: str, backend: str, solver: str | None, time_limit: float | 
     if time_limit is not None and time_limit <= 0:
         raise InputError("--time-limit must be > 0")
     options = {}
-    if solver is not None:
-        if backend != "sdp":
-            raise InputError("--solver applies to --backend sdp only")
-        options["solver"] = solver
-    if relaxation is not None:
-        if "family" not in chosen.option_names():
-            families = " or ".join(name for name in BACKENDS.names() if "family" in BACKENDS.get(name).option_names())
-            raise InputError(f"--relaxation applies to --backend {families} only")
-        options["family"] = relaxation
+    for flag, option, value in (("--solver", "solver", solver), ("--relaxation", "family", relaxation)):
+        if value is not None:
+            if option not in chosen.option_names():
+                raise InputError(f"{flag} applies to --backend {' or '.join(backends_taking(option))} only")
+            options[option] = value
     problem = read_problem(path)
     start = time.perf_counter()
     if global_:

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
 from qcqp.backends.highs import highs_model
-from qcqp.backends.sdp_solvers import silenced
+from qcqp.backends.process import silenced
 from qcqp.branch import branch_and_bound
 from qcqp.expr import widen_columns
 from qcqp.safe import loosen_upper

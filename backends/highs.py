@@ -17,7 +17,7 @@ from scipy.optimize import linprog
 from qcqp import Status
 from qcqp.backend import time_left
 from qcqp.backends.linear import LinearModel
-from qcqp.backends.sdp_solvers import silenced
+from qcqp.backends.process import silenced
 from qcqp.safe import loosen_upper, lp_upper_bound
 
 STATUS_MAP = {0: Status.OPTIMAL, 1: Status.BOUND, 2: Status.INFEASIBLE, 3: Status.ERROR, 4: Status.ERROR}

@@ -19,7 +19,9 @@ import scipy.sparse as sp
 from qcqp import IR, Backend, InputError, Relaxation, Result, Status, register_backend
 from qcqp.backend import package
 from qcqp.backends.cuts import CUT_FAMILIES, CUTS_PER_ROUND, linear_rows, separate
-from qcqp.backends.sdp_solvers import SDP_SOLVERS, DualSolution, check_memory, choose_solver, prove_infeasible
+from qcqp.backends.sdp_solvers import SDP_SOLVERS, DualSolution
+from qcqp.backends.sdp_solvers.auto import check_memory, choose_solver
+from qcqp.backends.sdp_solvers.clarabel import prove_infeasible
 from qcqp.backends.shor import ShorForm, build_shor, dual_upper_bound
 from qcqp.lifting import lift
 from qcqp.primal import best_point

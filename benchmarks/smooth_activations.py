@@ -17,7 +17,7 @@ import platform
 import time
 
 from qcqp.app.dataset import default_model_path, digits_instances
-from qcqp.backends.sdp_solvers import pattern_density
+from qcqp.backends.sdp_solvers.auto import pattern_density
 from qcqp.frontends.encode import encode_network
 from qcqp.frontends.loaders import load_npz
 from qcqp.frontends.network import Network

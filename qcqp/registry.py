@@ -68,7 +68,13 @@ class Registry:
         return sorted(advertised | set(self._items))
 
 
-BACKENDS = Registry("backend", "qcqp.backends", adapt=as_backend, builtins=("qcqp.backends",))
+BACKENDS = Registry("backend", "qcqp.backends", adapt=as_backend,
+                    builtins=tuple(f"qcqp.backends.{name}" for name in ("exact", "lp", "sdp", "sdp_fo")))
+
+
+def backends_taking(option: str) -> list[str]:
+    """The registered backends with a named option ``option`` (e.g. ``"solver"``, ``"family"``)."""
+    return [name for name in BACKENDS.names() if option in BACKENDS.get(name).option_names()]
 
 
 def register_backend(name: str):

@@ -119,7 +119,7 @@ def test_sdp_result_exposes_lifted_matrix_by_block():
 
 
 def test_sdp_refuses_only_what_does_not_fit_in_memory(monkeypatch):
-    import qcqp.backends.sdp_solvers as solvers
+    import qcqp.backends.sdp_solvers.auto as solvers
 
     p = qcqp.Problem()
     x = p.variable("x", 40, lower=0, upper=1)

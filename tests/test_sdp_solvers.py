@@ -2,6 +2,8 @@
 with the others at convergence; the automatic choice and the memory guard."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +13,8 @@ from hypothesis import strategies as st
 from test_backends import random_qcqp
 
 import qcqp
-from qcqp.backends.sdp_solvers import SDP_SOLVERS, choose_solver
+from qcqp.backends.sdp_solvers import SDP_SOLVERS
+from qcqp.backends.sdp_solvers.auto import choose_solver
 from qcqp.backends.shor import build_shor
 from qcqp.frontends.encode import encode_network
 from qcqp.frontends.specs import linf_ball
@@ -175,8 +178,6 @@ def test_clarabel_finishes_on_the_sparse_cnn_pattern_that_exhausted_memory():
     """Digits CNN, test point 91, ε 0.05: Clarabel's default clique merging never returned on
     this margin SDP (its memory grew until the process died); now solved under a 2 GiB limit."""
     import resource
-    import subprocess
-    import sys
 
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
@@ -185,3 +186,11 @@ def test_clarabel_finishes_on_the_sparse_cnn_pattern_that_exhausted_memory():
                           preexec_fn=limit)
     assert done.returncode == 0, done.stderr[-500:]
     assert float(done.stdout.split()[-1]) == pytest.approx(-0.0946, abs=1e-3)
+
+
+def test_importing_lp_loads_no_sdp_solver_nor_other_backend():
+    """Built-ins load on the registries' first use: the LP backend alone stays light."""
+    code = ("import sys, qcqp.backends.lp; print(sorted(m for m in sys.modules "
+            "if m.startswith('qcqp.backends.') and ('sdp' in m or m.endswith('exact'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

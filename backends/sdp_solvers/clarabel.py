@@ -7,10 +7,13 @@ exploits the structural zeros of ``S``; it wins when rows far outnumber ``N``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import scipy.sparse as sp
 
 from qcqp import InputError, Status
+from qcqp.backends.process import available_memory
 from qcqp.backends.sdp_solvers import DualSolution, SdpSolver, register_sdp_solver
 from qcqp.backends.shor import ShorForm
 from qcqp.lifting import pair_rows_cols, to_matrix
@@ -78,7 +81,7 @@ def merge_setting(form: ShorForm) -> dict:
     parent–child cliques only: as fast there and on MaxCut and BoxQP. Dense patterns (MLP
     margins) keep ``clique_graph``, measured 6× faster on them (docs/benchmarks.md).
     """
-    from qcqp.backends.sdp_solvers import SCHUR_MIN_DENSITY, pattern_density
+    from qcqp.backends.sdp_solvers.auto import SCHUR_MIN_DENSITY, pattern_density
 
     sparse = pattern_density(form) < SCHUR_MIN_DENSITY
     return {"chordal_decomposition_merge_method": "parent_child"} if sparse else {}
@@ -94,3 +97,24 @@ class Clarabel(SdpSolver):
 
     def solve(self, form, time_limit, verbose, settings):
         return solve_dual_lmi(form, form.c, None, time_limit, verbose, settings)
+
+
+def prove_infeasible(form: ShorForm, time_limit: float | None) -> dict | None:
+    """A verified certificate that the relaxation is empty, or ``None``.
+
+    Clarabel solves ``min t`` over ``t e₀e₀ᵀ + Σ y_r E_r + Σ μ_s G_s ⪰ 0``, ``μ >= 0``, ``t >= −1``
+    (the dual of ``max 0``, kept bounded). Multipliers whose rigorous bound on ``max 0`` is
+    negative prove that no ``P`` satisfies the relaxation.
+    """
+    from qcqp.backends.shor import dual_upper_bound
+
+    if Clarabel().memory_bytes(form) > available_memory():
+        return None  # too large to try: the claim stays unproven
+    zero = replace(form, c=np.zeros_like(form.c))
+    sol = solve_dual_lmi(zero, zero.c, -1.0, time_limit, False, {})
+    if not (np.isfinite(sol.t) and np.all(np.isfinite(sol.y)) and np.all(np.isfinite(sol.mu))):
+        return None
+    proof, lam = dual_upper_bound(zero, sol.t, sol.y, sol.mu)
+    if proof < 0:
+        return {"ray": {"t": sol.t, "y": sol.y, "mu": sol.mu}, "lambda_min_lower": lam, "max_zero_upper": proof}
+    return None

@@ -10,7 +10,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from qcqp import InputError, Status
-from qcqp.backends.sdp_solvers import DualSolution, SdpSolver, register_sdp_solver, silenced
+from qcqp.backends.process import silenced
+from qcqp.backends.sdp_solvers import DualSolution, SdpSolver, register_sdp_solver
 from qcqp.backends.sdp_solvers.clarabel import lmi_columns, svec_scale
 from qcqp.backends.shor import ShorForm
 from qcqp.lifting import pair_index
