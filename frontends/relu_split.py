@@ -73,7 +73,7 @@ def split_search(net: Network, c: np.ndarray, d: float, pre, lo: np.ndarray, hi:
             alpha = [warm[:, sizes[j]:sizes[j + 1]] for j in range(layers)]
             beta = [warm[:, sizes[-1] + sizes[j]:sizes[-1] + sizes[j + 1]] for j in range(layers)]
         result = optimize(net, layers, np.tile(-c, (len(splits), 1)), bounds, lo, hi, steps,
-                          splits=[s.astype(float) for s in cut], alpha=alpha, beta=beta)
+                          splits=[s.astype(float) for s in cut], deadline=deadline, alpha=alpha, beta=beta)
         scores = np.concatenate([np.maximum(g, 0.0) * r.b_u for g, r in zip(result.coefficients,
                                                                               result.relaxations)], axis=1)
         scores = np.where(unstable & (splits == 0), scores + 1e-12, -1.0)
