@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from qcqp import InputError, Problem
 from qcqp.expr import Affine
-from qcqp.interval import implied_bounds
+from qcqp.interval import implied_bounds, round_out
 
 
 def _numbers(path: Path) -> tuple[list[str], list[int]]:
@@ -155,9 +155,9 @@ def read_qplib(path: Path) -> Problem:
     variables become ``x_i² = x_i``; an integer variable on ``[l, u]`` becomes ``l + Σ_k 2ᵏ b_k``
     over binary ``bits`` (exact, so every relaxation stays a relaxation); an integer variable
     without finite bounds is refused. Values at or beyond the file's infinity are infinite. The
-    variables' bounds are tightened by what the linear constraints imply
-    (:func:`~qcqp.interval.implied_bounds`, rounded outward), so a free variable the constraints
-    confine gets the finite bounds every relaxation needs.
+    variables' bounds are tightened by what the constraints imply (:func:`_implied_by_rows`:
+    linear rows, and quadratic rows through their quadratic part's interval; rounded outward),
+    so a free variable the constraints confine gets the finite bounds every relaxation needs.
     """
     lines = _Lines(path)
     lines.text("the instance name")
@@ -214,9 +214,8 @@ def read_qplib(path: Path) -> Problem:
     if bad.size:
         raise lines.fail(f"variable x{bad[0] + 1} has lower bound {lower[bad[0]]:g} > upper bound {upper[bad[0]]:g}")
     linear = _sparse(Bc[0][:, 0], Bc[0][:, 1], Bc[1], m, n)
-    if constrained:  # bounds the linear rows imply: what the relaxations need of free variables
-        linear_rows = np.flatnonzero(np.bincount(Qc[0][:, 0], minlength=m) == 0)
-        lower, upper = implied_bounds(linear[linear_rows], cl[linear_rows], cu[linear_rows], lower, upper)
+    if constrained:  # bounds the rows imply: what the relaxations need of free variables
+        lower, upper = _implied_by_rows(linear, Qc, cl, cu, lower, upper)
         bad = np.flatnonzero(lower > upper)
         if bad.size:
             raise lines.fail(f"the linear constraints and bounds are infeasible: they imply {lower[bad[0]]:g} <= "
@@ -230,6 +229,50 @@ def read_qplib(path: Path) -> Problem:
         _add_ranges(problem, body, cl, cu)
     _add_integrality(problem, x, integer, lines)
     return problem
+
+
+IMPLIED_ROUNDS = 10  # rounds of bound propagation through the rows' quadratic parts
+
+
+def _implied_by_rows(linear: sp.csr_array, Qc, cl: np.ndarray, cu: np.ndarray, lower: np.ndarray,
+                     upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The box tightened by the rows ``cl <= B x + ½ Σ v x_i x_j <= cu``: each row's quadratic
+    part is replaced by its interval over the current box (outward rounded; infinite while one
+    of its variables is unbounded), leaving linear rows for :func:`implied_bounds`, in rounds
+    until the box stops changing."""
+    for _ in range(IMPLIED_ROUNDS):
+        low, high = _quadratic_ranges(Qc, cl.size, lower, upper)
+        with np.errstate(invalid="ignore"):  # −inf − (−inf): a side that says nothing
+            row_lo, row_hi = np.nextafter(cl - high, -np.inf), np.nextafter(cu - low, np.inf)
+        row_lo, row_hi = np.where(np.isnan(row_lo), -np.inf, row_lo), np.where(np.isnan(row_hi), np.inf, row_hi)
+        new_lower, new_upper = implied_bounds(linear, row_lo, row_hi, lower, upper)
+        if np.array_equal(new_lower, lower) and np.array_equal(new_upper, upper):
+            break
+        lower, upper = new_lower, new_upper
+    return lower, upper
+
+
+def _quadratic_ranges(Qc, m: int, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, an interval holding ``½ Σ v x_i x_j`` over the box (outward rounded)."""
+    (index, values), low, high = Qc, np.zeros(m), np.zeros(m)
+    if not values.size:
+        return low, high
+    rows, i, j = index[:, 0], index[:, 1], index[:, 2]
+    corners = np.stack([lower[i] * lower[j], lower[i] * upper[j], upper[i] * lower[j], upper[i] * upper[j]])
+    with np.errstate(invalid="ignore"):  # 0 · inf: unbounded either way
+        least, most = corners.min(axis=0), corners.max(axis=0)
+    square = i == j
+    least = np.where(square & (lower[i] < 0) & (upper[i] > 0), 0.0, least)  # x² over an interval around 0
+    finite = np.isfinite(lower[i]) & np.isfinite(upper[i]) & np.isfinite(lower[j]) & np.isfinite(upper[j])
+    weight = 0.5 * values
+    term_lo = np.where(finite, np.minimum(weight * least, weight * most), 0.0)
+    term_hi = np.where(finite, np.maximum(weight * least, weight * most), 0.0)
+    low, high = np.bincount(rows, term_lo, minlength=m), np.bincount(rows, term_hi, minlength=m)
+    magnitude = np.bincount(rows, np.maximum(np.abs(term_lo), np.abs(term_hi)), minlength=m)
+    terms = np.bincount(rows, minlength=m) + 2.0  # the products and the halving: two roundings more
+    low, high = round_out(low, high, 2.0 * magnitude, terms)
+    unbounded = np.bincount(rows, ~finite, minlength=m) > 0
+    return np.where(unbounded, -np.inf, low), np.where(unbounded, np.inf, high)
 
 
 def _no_entries(width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -130,6 +130,28 @@ def test_free_variables_get_the_bounds_the_linear_rows_imply(tmp_path):
         read_problem(path)
 
 
+QUADRATIC_ROW = "\n".join([  # min -x1 s.t. x1 + x2² - x2 x3 <= 4, x1 >= 0 free above, x2 in [-1, 2], x3 in [0, 1]
+    "Q_ROW", "LCQ", "minimize", "3", "1", "0.0", "1", "1 -1.0", "0.0", "2", "1 2 2 2.0", "1 3 2 -2.0", "1",
+    "1 1 1.0", "1.0E+30", "-1.0E+30", "0", "4.0", "0", "0.0", "1", "2 -1.0", "1.0E+30", "2", "2 2.0", "3 1.0",
+    "0.0", "0", "0.0", "0", "0.0", "0", "0", "0"]) + "\n"
+
+
+def test_free_variables_get_the_bounds_quadratic_rows_imply(tmp_path):
+    """x1 + x2² − x2 x3 <= 4 over x2 in [−1, 2], x3 in [0, 1]: the quadratic part's interval
+    starts at −2 (x2² >= 0, x2 x3 <= 2), so x1 <= 6 (the true largest x1 is 4.25) — and every
+    feasible point keeps within the implied box."""
+    path = tmp_path / "row.qplib"
+    path.write_text(QUADRATIC_ROW)
+    problem = read_problem(path)
+    ir = problem.compile()
+    assert ir.upper[0] >= 6.0 and ir.upper[0] == pytest.approx(6.0, rel=1e-12)
+    rng = np.random.default_rng(0)
+    points = rng.uniform([0.0, -1.0, 0.0], [10.0, 2.0, 1.0], (20000, 3))
+    feasible = points[points[:, 0] + points[:, 1] ** 2 - points[:, 1] * points[:, 2] <= 4.0]
+    assert feasible[:, 0].max() > 4.0 and np.all(feasible <= ir.upper) and np.all(feasible >= ir.lower)
+    assert problem.solve("sdp").bound <= -4.25 + 1e-6  # min −x1 = −4.25 (x2 = 0.5, x3 = 1): a lower bound
+
+
 def test_unbounded_integer_variables_are_refused(tmp_path):
     text = (FIXTURES / "mixed_qgl.qplib").read_text().replace("2 4.0\n", "2 1.0E+400\n")
     path = tmp_path / "unbounded.qplib"
