@@ -20,7 +20,7 @@ from child import run_in_child
 from qcqp.frontends.bounds import crown_bounds, linear_objective_bound
 from qcqp.frontends.encode import encode_network
 from qcqp.frontends.loaders import load_onnx
-from qcqp.frontends.specs import load_vnnlib
+from qcqp.frontends.vnnlib import load_vnnlib
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnistfc"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from qcqp.frontends.encode import encode_network
 from qcqp.frontends.loaders import load_network
-from qcqp.frontends.specs import load_vnnlib
+from qcqp.frontends.vnnlib import load_vnnlib
 
 ROOT = Path(__file__).resolve().parents[1]
 MNISTFC = ROOT.parent / "shared" / "data" / "mnistfc"
