@@ -20,6 +20,6 @@ class Adam:
         self.m *= self.beta1
         self.m += (1 - self.beta1) * grad
         self.v *= self.beta2
-        self.v += (1 - self.beta2) * grad * grad
+        self.v += (1 - self.beta2) * grad**2
         m_hat, v_hat = self.m / (1 - self.beta1**self.t), self.v / (1 - self.beta2**self.t)
         return self.lr * lr_scale * m_hat / (np.sqrt(v_hat) + self.eps)
