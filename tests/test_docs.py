@@ -49,6 +49,8 @@ def sandbox(tmp_path, monkeypatch):
     np.save(tmp_path / "y.npy", y_test[:3])
     (tmp_path / "instances.csv").write_text("model.onnx,prop_0_0.03.vnnlib,60\n")
     monkeypatch.chdir(tmp_path)
+    for registry in (BACKENDS, ACTIVATIONS):
+        registry.names()  # the built-ins registered before the snapshot (they load on first use)
     saved = {registry: dict(registry._items) for registry in (BACKENDS, ACTIVATIONS)}
     yield tmp_path
     for registry, items in saved.items():  # docs may register examples: leave no trace
