@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from qcqp import IR, InputError
 from qcqp.expr import Affine, Quadratic, widen_columns
-from qcqp.interval import affine_bounds
+from qcqp.interval import affine_bounds, product_bounds
 from qcqp.lifting import expands, lift, pair_rows_cols
 
 
@@ -69,9 +69,7 @@ class _Builder:
         gl, gu = affine_bounds(G.A, G.a, self.lower, self.upper)
         if not np.all(np.isfinite(np.concatenate([fl, fu, gl, gu]))):
             raise InputError("the linear relaxation needs finite bounds on every variable in a product")
-        corners = np.stack([fl * gl, fl * gu, fu * gl, fu * gu])
-        wl, wu = corners.min(axis=0), corners.max(axis=0)
-        wl = np.where(square & (fl <= 0) & (fu >= 0), 0.0, wl)
+        wl, wu = product_bounds(fl, fu, gl, gu, square)
         cols = self.add_columns(np.nextafter(wl, -np.inf), np.nextafter(wu, np.inf), pairs)
         k = len(cols)
         W = sp.csr_array((np.ones(k), (np.arange(k), cols)), shape=(k, self.width))

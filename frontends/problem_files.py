@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from qcqp import InputError, Problem
 from qcqp.expr import Affine
-from qcqp.interval import implied_bounds, round_out
+from qcqp.interval import implied_bounds, product_bounds, round_out
 
 
 def _numbers(path: Path) -> tuple[list[str], list[int]]:
@@ -218,7 +218,7 @@ def read_qplib(path: Path) -> Problem:
         lower, upper = _implied_by_rows(linear, Qc, cl, cu, lower, upper)
         bad = np.flatnonzero(lower > upper)
         if bad.size:
-            raise lines.fail(f"the linear constraints and bounds are infeasible: they imply {lower[bad[0]]:g} <= "
+            raise lines.fail(f"the constraints and bounds are infeasible: they imply {lower[bad[0]]:g} <= "
                              f"x{bad[0] + 1} <= {upper[bad[0]]:g}")
     problem = Problem()
     x = problem.variable("x", n, lower=lower, upper=upper)
@@ -258,11 +258,8 @@ def _quadratic_ranges(Qc, m: int, lower: np.ndarray, upper: np.ndarray) -> tuple
     if not values.size:
         return low, high
     rows, i, j = index[:, 0], index[:, 1], index[:, 2]
-    corners = np.stack([lower[i] * lower[j], lower[i] * upper[j], upper[i] * lower[j], upper[i] * upper[j]])
-    with np.errstate(invalid="ignore"):  # 0 · inf: unbounded either way
-        least, most = corners.min(axis=0), corners.max(axis=0)
-    square = i == j
-    least = np.where(square & (lower[i] < 0) & (upper[i] > 0), 0.0, least)  # x² over an interval around 0
+    with np.errstate(invalid="ignore"):  # 0 · inf: unbounded either way (masked below)
+        least, most = product_bounds(lower[i], upper[i], lower[j], upper[j], i == j)
     finite = np.isfinite(lower[i]) & np.isfinite(upper[i]) & np.isfinite(lower[j]) & np.isfinite(upper[j])
     weight = 0.5 * values
     term_lo = np.where(finite, np.minimum(weight * least, weight * most), 0.0)

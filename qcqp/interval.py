@@ -43,6 +43,15 @@ def affine_bounds(A, a: np.ndarray, lower: np.ndarray, upper: np.ndarray):
     return lo_out, hi_out
 
 
+def product_bounds(fl: np.ndarray, fu: np.ndarray, gl: np.ndarray, gu: np.ndarray,
+                   square: np.ndarray | bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The interval of ``f g`` for ``f ∈ [fl, fu]``, ``g ∈ [gl, gu]`` (``f = g`` where ``square``:
+    at least 0), from the four corners — before rounding, which the caller charges."""
+    corners = np.stack([fl * gl, fl * gu, fu * gl, fu * gu])
+    least, most = corners.min(axis=0), corners.max(axis=0)
+    return np.where(square & (fl <= 0) & (fu >= 0), 0.0, least), most
+
+
 def _finite(x: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(x), x, 0.0)
 
