@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qcqp.errors import InputError
-from qcqp.frontends.bounds import backsub_upper
+from qcqp.frontends.linear_pieces import clipped, piece_bound
 from qcqp.frontends.network import Network
 from qcqp.frontends.optimized_bounds import optimize
 
@@ -59,6 +59,7 @@ def split_search(net: Network, c: np.ndarray, d: float, pre, lo: np.ndarray, hi:
     layers = len(net.activations)
     root_lo = [np.asarray(pre[j][0], float) for j in range(layers)]
     root_hi = [np.asarray(pre[j][1], float) for j in range(layers)]
+    root = list(zip(root_lo, root_hi))
     sizes = np.cumsum([0] + [lo_j.size for lo_j in root_lo])
     unstable = np.concatenate([(a < 0) & (b > 0) for a, b in zip(root_lo, root_hi)])
     counter = itertools.count()
@@ -67,7 +68,7 @@ def split_search(net: Network, c: np.ndarray, d: float, pre, lo: np.ndarray, hi:
         """Bounds, corners, next branching neuron and optimised parameters of the domains
         ``splits`` (rows), their search started from ``warm`` (rows of slopes, then multipliers)."""
         cut = [splits[:, sizes[j]:sizes[j + 1]] for j in range(layers)]
-        bounds = _clipped(cut, root_lo, root_hi)
+        bounds = clipped(cut, root)
         alpha = beta = None
         if warm is not None:
             alpha = [warm[:, sizes[j]:sizes[j + 1]] for j in range(layers)]
@@ -105,7 +106,7 @@ def split_search(net: Network, c: np.ndarray, d: float, pre, lo: np.ndarray, hi:
                 heapq.heappush(heap, (float(values[k]), next(counter), children[k], int(choice[k]), params[k]))
                 continue
             cut = [children[k, sizes[j]:sizes[j + 1]] for j in range(layers)]
-            value, point = _leaf(net, c, d, cut, root_lo, root_hi, lo, hi)
+            value, point = piece_bound(net, c, d, cut, root, lo, hi)
             found = found if found is not None or point is None else _counterexample(net, c, d, point[None, :])
             if value > 0:
                 proven = min(proven, value)
@@ -122,54 +123,8 @@ def split_search(net: Network, c: np.ndarray, d: float, pre, lo: np.ndarray, hi:
     return SplitSearch("unknown", min(open_bounds), None, domains, len(leaves))
 
 
-def _clipped(splits, root_lo, root_hi) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The root's pre-activation bounds with each split neuron's interval cut at 0."""
-    return [(np.where(s > 0, np.maximum(a, 0.0), a), np.where(s < 0, np.minimum(b, 0.0), b))
-            for s, a, b in zip(splits, root_lo, root_hi)]
-
-
 def _counterexample(net: Network, c: np.ndarray, d: float, points: np.ndarray) -> np.ndarray | None:
     """The first of ``points`` with ``c · f(x) + d <= 0`` (float check; the caller re-checks)."""
     margins = net.forward(points) @ c + d
     hits = np.flatnonzero(margins <= 0)
     return points[hits[0]] if hits.size else None
-
-
-def _leaf(net: Network, c: np.ndarray, d: float, splits, root_lo, root_hi, lo, hi):
-    """A domain with every unstable neuron split is a polytope on which the network is affine:
-    its LP gives the exact minimum and a minimiser (or proves the domain empty); the
-    constraints' multipliers, used as split multipliers, give the rigorous bound.
-    Returns ``(bound, minimiser or None)``."""
-    from scipy.optimize import linprog
-
-    bounds = _clipped(splits, root_lo, root_hi)
-    M, m, rows, offsets, owners = np.eye(lo.size), np.zeros(lo.size), [], [], []
-    for j, (low, high) in enumerate(bounds):
-        M, m = net.weights[j] @ M, net.weights[j] @ m + net.biases[j]
-        for i in np.flatnonzero(splits[j]):  # s z_i(x) >= 0, as -s (M_i x + m_i) <= 0
-            rows.append(-splits[j][i] * M[i])
-            offsets.append(splits[j][i] * m[i])
-            owners.append((j, i))
-        slope = net.activation(j).lower_slope_range(low, high)[0]  # stable: the phase's slope
-        M, m = slope[:, None] * M, slope * m
-    M, m = net.weights[-1] @ M, net.weights[-1] @ m + net.biases[-1]
-    A = np.array(rows).reshape(len(rows), lo.size)
-    box = list(zip(lo, hi))
-    if not rows:
-        return -np.inf, None  # nothing split: the optimised bound is already exact
-    solved = linprog(c @ M, A_ub=A, b_ub=np.array(offsets), bounds=box, method="highs")
-    if solved.status == 0:
-        multipliers, point = -solved.ineqlin.marginals, solved.x
-    elif solved.status == 2:  # empty: phase one's multipliers, scaled up, push the bound to +inf
-        slack = linprog(np.r_[np.zeros(lo.size), np.ones(len(rows))], A_ub=np.hstack([A, -np.eye(len(rows))]),
-                        b_ub=np.array(offsets), bounds=box + [(0, None)] * len(rows), method="highs")
-        if slack.status != 0:
-            return -np.inf, None
-        multipliers, point = -1e6 * (1 + np.abs(c @ M).sum()) * slack.ineqlin.marginals, None
-    else:
-        return -np.inf, None
-    terms = [np.zeros(np.size(s)) for s in splits]
-    for (j, i), beta in zip(owners, multipliers):
-        terms[j][i] = max(beta, 0.0) * splits[j][i]
-    upper = backsub_upper(net, len(splits), -c[None, :], bounds, lo, hi, split_terms=terms)
-    return float(d - upper[0]), point

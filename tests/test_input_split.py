@@ -26,7 +26,7 @@ def test_box_bounds_hold_on_samples_in_every_box(seed):
     hi = lo + rng.uniform(0, 0.8, (4, 3))
     A = rng.normal(size=(3, 2))
     b = rng.normal(size=3)
-    bounds, _ = atom_bounds(net, A, b, lo, hi)
+    bounds, _, _ = atom_bounds(net, A, b, lo, hi)
     for r in range(4):
         x = rng.uniform(lo[r], hi[r], (300, 3))
         values = net.forward(x) @ A.T + b
@@ -50,7 +50,7 @@ def test_decisions_agree_with_the_exact_milp(seed):
     spec = Specification(Box(lo, hi, np.zeros(2)), (((a, b),),))
     exact = _exact_min(net, a, b, lo, hi)
     search = input_split_search(net, spec, math.inf)
-    root, _ = atom_bounds(net, a[None, :], np.array([b]), lo[None, :], hi[None, :])
+    root, _, _ = atom_bounds(net, a[None, :], np.array([b]), lo[None, :], hi[None, :])
     assert search.bound >= root[0, 0]  # halves keep their box's bound: the search never loses ground
     if search.status == "certified":
         assert exact > -1e-7 and search.bound <= exact + 1e-9
