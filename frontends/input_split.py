@@ -86,17 +86,20 @@ def linear_upper(net: Network, k: int, C: np.ndarray, pre, lo: np.ndarray,
     return round_out(value, value, magnitude, np.full(value.shape, terms))[1] + 1e-12 * magnitude, Lam
 
 
-def layer_bounds(net: Network, lo: np.ndarray, hi: np.ndarray,
-                 deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+def layer_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, deadline: float | None = None,
+                 within=None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Bounds ``(l_k, u_k)`` of every hidden layer's pre-activation, shape ``(boxes, n_k)``, for
     each box ``lo[r] <= x <= hi[r]``: interval arithmetic's, tightened by CROWN for the neurons
     that are unstable in some box (ReLU and its kin are exact where stable; CROWN would only
     repeat the interval) — unless that would take more than ``REFINE_ENTRIES`` (a very wide
     layer: its intervals shrink with the boxes instead). After ``deadline`` the rows left keep
-    their interval bounds."""
+    their interval bounds. ``within`` (bounds of the same shapes, e.g. a parent box's) are
+    intersected layer by layer: CROWN is not monotone, a half can bound looser than its box."""
     out, low, up = [], lo, hi
     for k in range(len(net.activations)):
         ibp_lo, ibp_hi = _interval(net, k, low, up)
+        if within is not None:
+            ibp_lo, ibp_hi = np.maximum(ibp_lo, within[k][0]), np.minimum(ibp_hi, within[k][1])
         unstable = np.flatnonzero(((ibp_lo < 0) & (ibp_hi > 0)).any(axis=0))  # stable everywhere: intervals do
         work = lo.shape[0] * max(net.layer_sizes[:k + 2])
         if unstable.size * work > REFINE_ENTRIES:
@@ -127,11 +130,11 @@ def _interval(net: Network, k: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.
 
 
 def atom_bounds(net: Network, A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                deadline: float | None = None) -> tuple[np.ndarray, np.ndarray, list]:
+                deadline: float | None = None, within=None) -> tuple[np.ndarray, np.ndarray, list]:
     """Rigorous lower bounds on ``A f(x) + b`` over each box, shape ``(boxes, atoms)``, the
     coefficients on the input of the linear lower bounds they come from, ``(boxes, atoms, n_0)``,
-    and the boxes' hidden-layer bounds (:func:`layer_bounds`)."""
-    pre = layer_bounds(net, lo, hi, deadline)
+    and the boxes' hidden-layer bounds (:func:`layer_bounds`, ``within`` as there)."""
+    pre = layer_bounds(net, lo, hi, deadline, within)
     upper, coefficients = linear_upper(net, len(net.weights) - 1, -A, pre, lo, hi)
     return b - upper, -coefficients, pre
 
@@ -151,7 +154,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
     extent = spec.box.upper - spec.box.lower
     lo, hi = spec.box.lower[None, :], spec.box.upper[None, :]
     values, slopes, pre = atom_bounds(net, rows.A, rows.b, lo, hi, deadline)
-    stack = _Open(lo, hi, values, slopes, _unstable(pre))
+    stack = _Open(lo, hi, values, slopes, _pack(pre))
     closed_bound, open_bound, boxes = np.inf, np.inf, 1
     rng, next_restart = np.random.default_rng(0), time.perf_counter() + RESTART_PERIOD
     by_pieces = supports(net)
@@ -162,10 +165,10 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
             closed_bound = min(closed_bound, float(margin[closed].min()))
         stack = stack.take(~closed)
         settled = np.zeros(stack.size, dtype=bool)
-        for r in np.flatnonzero(stack.unstable <= PIECE_NEURONS) if by_pieces else ():
+        for r in np.flatnonzero(_unstable(stack.unpack(net)) <= PIECE_NEURONS) if by_pieces else ():
             if time.perf_counter() >= deadline:
                 break
-            value, found = _by_pieces(net, spec, stack.lo[r], stack.hi[r], deadline)
+            value, found = _by_pieces(net, spec, stack.take(np.array([r])))
             if found is not None:
                 return InputSplit("falsified", min(value, 0.0), found, boxes)
             if value > 0:
@@ -183,7 +186,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
         if not stack.size or time.perf_counter() >= deadline:
             break
         box, stack = stack.pop(max(1, batch // (2 * CANDIDATES)))
-        box.values = np.maximum(box.values, _optimized_values(net, rows, box.lo, box.hi, deadline))
+        box.values = np.maximum(box.values, _optimized_values(net, rows, box, deadline))
         margin = rows.margin(box.values)
         closed_bound = min(closed_bound, float(margin.min(initial=np.inf, where=margin > 0)))
         box = box.take(margin <= 0)
@@ -193,23 +196,27 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
             continue
         which, dim = candidates[:, 0], candidates[:, 1]
         halves = _halves(box.lo[which], box.hi[which], dim)
-        values, slopes, pre = atom_bounds(net, rows.A, rows.b, *halves, deadline)
-        values = np.maximum(values, np.tile(box.values[which], (2, 1)))  # a half keeps its box's bound if better
+        parent = [(np.tile(low[which], (2, 1)), np.tile(high[which], (2, 1))) for low, high in box.unpack(net)]
+        own, slopes, pre = atom_bounds(net, rows.A, rows.b, *halves, deadline, within=parent)
+        values = np.maximum(own, np.tile(box.values[which], (2, 1)))  # a half keeps its box's bound if better
         boxes += 2 * which.size
         gain = np.sum(np.minimum(rows.margin(values), 0.0).reshape(2, -1), axis=0)  # closing counts, not margin
         score = np.full((box.size, box.lo.shape[1]), -np.inf)
         score[which, dim] = gain
         top = score.max(axis=1)[which]
-        near = gain >= top - 1e-6 * (np.abs(top) + 1e-6)  # ties up to rounding: the widest input (relative)
+        near = gain >= top - 1e-6 * (np.abs(top) + 1e-6)  # ties up to rounding (the box's bound kept)
+        # Among ties: a split that changes something (halves that bound alike, to 1e-9, split an input
+        # of no effect), then the halves with fewer unstable neurons, then the widest input (relative).
+        effective = np.any(np.abs(own[:which.size] - own[which.size:]) > 1e-9 * (1 + np.abs(own[:which.size])), axis=1)
+        fewer = -np.sum(_unstable(pre).reshape(2, -1), axis=0)
         relative = (box.hi - box.lo)[which, dim] / np.where(extent[dim] > 0, extent[dim], 1.0)
         pick = np.full(box.size, -1)
-        fewer = -np.sum(_unstable(pre).reshape(2, -1), axis=0)  # halves with fewer unstable neurons
-        order = np.lexsort((relative, fewer, near))  # near-best last, fewest unstable then widest of those last
+        order = np.lexsort((relative, fewer, effective, near))  # the preferred last
         pick[which[order]] = order
         best = pick[pick >= 0]
         chosen = np.concatenate([best, best + which.size])
         stack = stack.push(_Open(halves[0][chosen], halves[1][chosen], values[chosen], slopes[chosen],
-                                 _unstable(pre)[chosen]))
+                                 _pack(pre)[chosen]))
     bound = min(closed_bound, open_bound, float(rows.margin(stack.values).min(initial=np.inf)))
     return InputSplit("certified" if bound > 0 else "unknown", bound, None, boxes)
 
@@ -217,15 +224,15 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
 CANDIDATES = 8  # inputs tried per split: every input of a network with at most this many
 
 
-def _optimized_values(net: Network, rows: _Rows, lo: np.ndarray, hi: np.ndarray, deadline: float) -> np.ndarray:
+def _optimized_values(net: Network, rows: _Rows, box: _Open, deadline: float) -> np.ndarray:
     """Rigorous lower bounds on every row over each box, ``(boxes, rows)``, with the slopes of the
     last back-substitution optimised per row (α-CROWN): CROWN's fixed slopes leave boxes open
     at a kink however small they get (ACAS Xu ``1_1`` ``prop_5``: −0.017 → +0.0003 in 20 steps)."""
-    boxes, m = lo.shape[0], rows.A.shape[0]
-    pre = [(np.repeat(low, m, axis=0), np.repeat(high, m, axis=0)) for low, high in layer_bounds(net, lo, hi, deadline)]
-    values = optimized_lower(net, len(net.weights) - 1, np.tile(rows.A, (boxes, 1)), pre,
-                             np.repeat(lo, m, axis=0), np.repeat(hi, m, axis=0), deadline=deadline)
-    return values.reshape(boxes, m) + rows.b
+    m = rows.A.shape[0]
+    pre = [(np.repeat(low, m, axis=0), np.repeat(high, m, axis=0)) for low, high in box.unpack(net)]
+    values = optimized_lower(net, len(net.weights) - 1, np.tile(rows.A, (box.size, 1)), pre,
+                             np.repeat(box.lo, m, axis=0), np.repeat(box.hi, m, axis=0), deadline=deadline)
+    return values.reshape(box.size, m) + rows.b
 
 
 def _unstable(pre) -> np.ndarray:
@@ -233,12 +240,16 @@ def _unstable(pre) -> np.ndarray:
     return sum(np.sum((low < 0) & (high > 0), axis=1) for low, high in pre)
 
 
-def _by_pieces(net: Network, spec: Specification, lo: np.ndarray, hi: np.ndarray,
-               deadline: float) -> tuple[float, np.ndarray | None]:
-    """A box with few unstable neurons decided exactly (:mod:`~qcqp.frontends.linear_pieces`):
+def _pack(pre) -> np.ndarray:
+    """Hidden-layer bounds per box as one array ``(boxes, 2 · neurons)``: lower bounds, then upper."""
+    return np.concatenate([low for low, _ in pre] + [high for _, high in pre], axis=1)
+
+
+def _by_pieces(net: Network, spec: Specification, box: _Open) -> tuple[float, np.ndarray | None]:
+    """One box with few unstable neurons decided exactly (:mod:`~qcqp.frontends.linear_pieces`):
     a rigorous lower bound on its worst margin, and a counterexample if a piece's minimiser is one."""
-    pre = [(low[0], high[0]) for low, high in layer_bounds(net, lo[None, :], hi[None, :], deadline)]
-    pieces = piece_bounds(net, spec.disjuncts, pre, lo, hi)
+    pre = [(low[0], high[0]) for low, high in box.unpack(net)]
+    pieces = piece_bounds(net, spec.disjuncts, pre, box.lo[0], box.hi[0])
     found = None if pieces.point is None else spec.counterexample(net, pieces.point)
     return float(pieces.bounds.min()), found
 
@@ -252,7 +263,7 @@ class _Open:
     hi: np.ndarray
     values: np.ndarray
     slopes: np.ndarray
-    unstable: np.ndarray  # per box: how many neurons its bounds leave unstable
+    bounds: np.ndarray  # per box: its hidden layers' bounds (:func:`_pack`)
     new: np.ndarray | bool = True
 
     def __post_init__(self):
@@ -263,7 +274,7 @@ class _Open:
         return self.lo.shape[0]
 
     def take(self, keep: np.ndarray) -> _Open:
-        return _Open(self.lo[keep], self.hi[keep], self.values[keep], self.slopes[keep], self.unstable[keep],
+        return _Open(self.lo[keep], self.hi[keep], self.values[keep], self.slopes[keep], self.bounds[keep],
                      self.new[keep])
 
     def pop(self, count: int) -> tuple[_Open, _Open]:
@@ -271,9 +282,15 @@ class _Open:
         return self.take(np.arange(split, self.size)), self.take(np.arange(split))
 
     def push(self, other: _Open) -> _Open:
-        fields = zip((self.lo, self.hi, self.values, self.slopes, self.unstable, self.new),
-                     (other.lo, other.hi, other.values, other.slopes, other.unstable, other.new))
+        fields = zip((self.lo, self.hi, self.values, self.slopes, self.bounds, self.new),
+                     (other.lo, other.hi, other.values, other.slopes, other.bounds, other.new))
         return _Open(*(np.concatenate(pair) for pair in fields))
+
+    def unpack(self, net: Network) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The boxes' hidden-layer bounds as :func:`layer_bounds` gives them."""
+        ends = np.cumsum([0] + net.layer_sizes[1:-1])
+        half = ends[-1]
+        return [(self.bounds[:, a:b], self.bounds[:, half + a:half + b]) for a, b in zip(ends[:-1], ends[1:])]
 
     def fresh(self) -> _Open:
         """The boxes not tried as counterexample regions yet (now marked tried)."""
