@@ -29,6 +29,7 @@ from qcqp.frontends.specs import Specification
 from qcqp.interval import round_out
 
 BATCH = 256  # boxes bounded together
+ALPHA_REACH = 1e-3  # α-CROWN only on boxes whose margin is within this fraction of the input box's
 REFINE_ENTRIES = 1 << 28  # most boxes x unstable rows x width a layer's CROWN refinement may take
 
 
@@ -155,6 +156,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
     lo, hi = spec.box.lower[None, :], spec.box.upper[None, :]
     values, slopes, pre = atom_bounds(net, rows.A, rows.b, lo, hi, deadline)
     stack = _Open(lo, hi, values, slopes, _pack(pre))
+    root_margin = min(float(rows.margin(values)[0]), 0.0)
     closed_bound, open_bound, boxes = np.inf, np.inf, 1
     rng, next_restart = np.random.default_rng(0), time.perf_counter() + RESTART_PERIOD
     by_pieces = supports(net)
@@ -168,7 +170,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
         for r in np.flatnonzero(_unstable(stack.unpack(net)) <= PIECE_NEURONS) if by_pieces else ():
             if time.perf_counter() >= deadline:
                 break
-            value, found = _by_pieces(net, spec, stack.take(np.array([r])))
+            value, found = _by_pieces(net, spec, stack.take(np.array([r])), deadline)
             if found is not None:
                 return InputSplit("falsified", min(value, 0.0), found, boxes)
             if value > 0:
@@ -186,7 +188,9 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
         if not stack.size or time.perf_counter() >= deadline:
             break
         box, stack = stack.pop(max(1, batch // (2 * CANDIDATES)))
-        box.values = np.maximum(box.values, _optimized_values(net, rows, box, deadline))
+        near = rows.margin(box.values) > ALPHA_REACH * root_margin  # where α-CROWN can close a box
+        if near.any():
+            box.values[near] = np.maximum(box.values[near], _optimized_values(net, rows, box.take(near), deadline))
         margin = rows.margin(box.values)
         closed_bound = min(closed_bound, float(margin.min(initial=np.inf, where=margin > 0)))
         box = box.take(margin <= 0)
@@ -245,11 +249,11 @@ def _pack(pre) -> np.ndarray:
     return np.concatenate([low for low, _ in pre] + [high for _, high in pre], axis=1)
 
 
-def _by_pieces(net: Network, spec: Specification, box: _Open) -> tuple[float, np.ndarray | None]:
+def _by_pieces(net: Network, spec: Specification, box: _Open, deadline: float) -> tuple[float, np.ndarray | None]:
     """One box with few unstable neurons decided exactly (:mod:`~qcqp.frontends.linear_pieces`):
     a rigorous lower bound on its worst margin, and a counterexample if a piece's minimiser is one."""
     pre = [(low[0], high[0]) for low, high in box.unpack(net)]
-    pieces = piece_bounds(net, spec.disjuncts, pre, box.lo[0], box.hi[0])
+    pieces = piece_bounds(net, spec.disjuncts, pre, box.lo[0], box.hi[0], deadline)
     found = None if pieces.point is None else spec.counterexample(net, pieces.point)
     return float(pieces.bounds.min()), found
 

@@ -14,6 +14,8 @@ width), the pieces close it at once.
 from __future__ import annotations
 
 import itertools
+import math
+import time
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -41,14 +43,19 @@ def unstable_neurons(net: Network, pre) -> list[np.ndarray]:
     return [np.flatnonzero((low < 0) & (high > 0)) for low, high in pre[:len(net.activations)]]
 
 
-def piece_bounds(net: Network, disjuncts, pre, lo: np.ndarray, hi: np.ndarray) -> Pieces:
+def piece_bounds(net: Network, disjuncts, pre, lo: np.ndarray, hi: np.ndarray,
+                 deadline: float = math.inf) -> Pieces:
     """Bound every disjunct (atoms ``(a, b)``: ``a · f(x) + b``) over each piece of the box
     ``lo <= x <= hi`` whose sound pre-activation bounds are ``pre``: ``2^u`` LPs per disjunct
-    for ``u`` unstable neurons (an empty piece is proven empty by its phase-one multipliers)."""
+    for ``u`` unstable neurons (an empty piece is proven empty by its phase-one multipliers).
+    Past ``deadline`` (``time.perf_counter`` seconds) the pieces left are not bounded and
+    every bound is ``-inf``."""
     unstable = unstable_neurons(net, pre)
     layers = [(j, i) for j, idx in enumerate(unstable) for i in idx]
     bounds, found = np.full(len(disjuncts), np.inf), None
     for phases in itertools.product((1, -1), repeat=len(layers)):
+        if time.perf_counter() >= deadline:
+            return Pieces(np.full(len(disjuncts), -np.inf), found)
         splits = [np.zeros(low.size) for low, _ in pre[:len(net.activations)]]
         for (j, i), phase in zip(layers, phases):
             splits[j][i] = phase
