@@ -75,3 +75,10 @@ def test_an_empty_piece_does_not_lower_the_bound():
     lo, hi = np.array([-1.0]), np.array([2.0])
     pieces = piece_bounds(net, (((np.array([1.0]), 0.25),),), _box_bounds(net, lo, hi), lo, hi)
     assert 0.25 - 1e-9 <= pieces.bounds[0] <= 0.25 and pieces.point is None
+
+
+def test_pieces_past_their_deadline_bound_nothing():
+    net = random_net([2, 4, 3, 2], 3)
+    lo, hi = np.full(2, -1.0), np.full(2, 1.0)
+    pieces = piece_bounds(net, (((np.array([1.0, 0.0]), 5.0),),), _box_bounds(net, lo, hi), lo, hi, deadline=0.0)
+    assert pieces.bounds[0] == -np.inf and pieces.point is None
