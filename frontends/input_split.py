@@ -155,7 +155,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
     extent = spec.box.upper - spec.box.lower
     lo, hi = spec.box.lower[None, :], spec.box.upper[None, :]
     values, slopes, pre = atom_bounds(net, rows.A, rows.b, lo, hi, deadline)
-    stack = _Open(lo, hi, values, slopes, _pack(pre))
+    stack = _Open(lo, hi, values, slopes, _pack(pre, 1))
     root_margin = min(float(rows.margin(values)[0]), 0.0)
     closed_bound, open_bound, boxes = np.inf, np.inf, 1
     rng, next_restart = np.random.default_rng(0), time.perf_counter() + RESTART_PERIOD
@@ -167,7 +167,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
             closed_bound = min(closed_bound, float(margin[closed].min()))
         stack = stack.take(~closed)
         settled = np.zeros(stack.size, dtype=bool)
-        for r in np.flatnonzero(_unstable(stack.unpack(net)) <= PIECE_NEURONS) if by_pieces else ():
+        for r in np.flatnonzero(_unstable(stack.bounds) <= PIECE_NEURONS) if by_pieces else ():
             if time.perf_counter() >= deadline:
                 break
             value, found = _by_pieces(net, spec, stack.take(np.array([r])), deadline)
@@ -212,7 +212,8 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
         # Among ties: a split that changes something (halves that bound alike, to 1e-9, split an input
         # of no effect), then the halves with fewer unstable neurons, then the widest input (relative).
         effective = np.any(np.abs(own[:which.size] - own[which.size:]) > 1e-9 * (1 + np.abs(own[:which.size])), axis=1)
-        fewer = -np.sum(_unstable(pre).reshape(2, -1), axis=0)
+        packed = _pack(pre, halves[0].shape[0])
+        fewer = -np.sum(_unstable(packed).reshape(2, -1), axis=0)
         relative = (box.hi - box.lo)[which, dim] / np.where(extent[dim] > 0, extent[dim], 1.0)
         pick = np.full(box.size, -1)
         order = np.lexsort((relative, fewer, effective, near))  # the preferred last
@@ -220,7 +221,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
         best = pick[pick >= 0]
         chosen = np.concatenate([best, best + which.size])
         stack = stack.push(_Open(halves[0][chosen], halves[1][chosen], values[chosen], slopes[chosen],
-                                 _pack(pre)[chosen]))
+                                 packed[chosen]))
     bound = min(closed_bound, open_bound, float(rows.margin(stack.values).min(initial=np.inf)))
     return InputSplit("certified" if bound > 0 else "unknown", bound, None, boxes)
 
@@ -239,14 +240,15 @@ def _optimized_values(net: Network, rows: _Rows, box: _Open, deadline: float) ->
     return values.reshape(box.size, m) + rows.b
 
 
-def _unstable(pre) -> np.ndarray:
-    """Per box, how many neurons its hidden-layer bounds ``pre`` leave unstable."""
-    return sum(np.sum((low < 0) & (high > 0), axis=1) for low, high in pre)
+def _unstable(packed: np.ndarray) -> np.ndarray:
+    """Per box, how many neurons its hidden-layer bounds (:func:`_pack`) leave unstable."""
+    low, high = np.split(packed, 2, axis=1)
+    return np.sum((low < 0) & (high > 0), axis=1)
 
 
-def _pack(pre) -> np.ndarray:
+def _pack(pre, boxes: int) -> np.ndarray:
     """Hidden-layer bounds per box as one array ``(boxes, 2 · neurons)``: lower bounds, then upper."""
-    return np.concatenate([low for low, _ in pre] + [high for _, high in pre], axis=1)
+    return np.concatenate([np.empty((boxes, 0))] + [low for low, _ in pre] + [high for _, high in pre], axis=1)
 
 
 def _by_pieces(net: Network, spec: Specification, box: _Open, deadline: float) -> tuple[float, np.ndarray | None]:
