@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from qcqp.frontends.bounds import CHUNK_ENTRIES
 from qcqp.frontends.linear_pieces import PIECE_NEURONS, piece_bounds
 from qcqp.frontends.network import Network
-from qcqp.frontends.optimized_bounds import optimized_lower
+from qcqp.frontends.optimized_bounds import STEPS, optimized_lower
 from qcqp.frontends.relu_split import supports
 from qcqp.frontends.specs import Specification
 from qcqp.interval import round_out
@@ -154,7 +154,9 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
     rows = _rows(spec)
     extent = spec.box.upper - spec.box.lower
     lo, hi = spec.box.lower[None, :], spec.box.upper[None, :]
+    started = time.perf_counter()
     values, slopes, pre = atom_bounds(net, rows.A, rows.b, lo, hi, deadline)
+    per_box = time.perf_counter() - started  # seconds to bound one box (CROWN), for α's budget
     stack = _Open(lo, hi, values, slopes, _pack(pre, 1))
     root_margin = min(float(rows.margin(values)[0]), 0.0)
     closed_bound, open_bound, boxes = np.inf, np.inf, 1
@@ -189,7 +191,7 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
             break
         box, stack = stack.pop(max(1, batch // (2 * CANDIDATES)))
         near = rows.margin(box.values) > ALPHA_REACH * root_margin  # where α-CROWN can close a box
-        if near.any():
+        if near.any() and time.perf_counter() + (STEPS + 2) * per_box * near.sum() < deadline:  # it fits
             box.values[near] = np.maximum(box.values[near], _optimized_values(net, rows, box.take(near), deadline))
         margin = rows.margin(box.values)
         closed_bound = min(closed_bound, float(margin.min(initial=np.inf, where=margin > 0)))
@@ -201,7 +203,9 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
         which, dim = candidates[:, 0], candidates[:, 1]
         halves = _halves(box.lo[which], box.hi[which], dim)
         parent = [(np.tile(low[which], (2, 1)), np.tile(high[which], (2, 1))) for low, high in box.unpack(net)]
+        started = time.perf_counter()
         own, slopes, pre = atom_bounds(net, rows.A, rows.b, *halves, deadline, within=parent)
+        per_box = (time.perf_counter() - started) / which.size / 2
         values = np.maximum(own, np.tile(box.values[which], (2, 1)))  # a half keeps its box's bound if better
         boxes += 2 * which.size
         gain = np.sum(np.minimum(rows.margin(values), 0.0).reshape(2, -1), axis=0)  # closing counts, not margin
