@@ -181,9 +181,10 @@ def input_split_search(net: Network, spec: Specification, deadline: float, batch
                 open_bound = min(open_bound, value)
             settled[r] = True
         stack = stack.take(~settled)
-        if stack.size and (found := _attack(net, spec, rows, stack.fresh())) is not None:
+        in_time = time.perf_counter() < deadline  # past it, no attack either: on wide nets one costs seconds
+        if stack.size and in_time and (found := _attack(net, spec, rows, stack.fresh())) is not None:
             return InputSplit("falsified", float(margin.min()), found, boxes)
-        if stack.size and time.perf_counter() >= next_restart:
+        if stack.size and in_time and time.perf_counter() >= next_restart:
             next_restart = time.perf_counter() + RESTART_PERIOD
             if (found := _restart_attack(net, spec, rows, rng, deadline)) is not None:
                 return InputSplit("falsified", float(margin.min()), found, boxes)
