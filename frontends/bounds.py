@@ -17,6 +17,30 @@ CHUNK_ENTRIES = 1 << 22  # rows x width of one back-substitution block (32 MB pe
 CHEAP_ENTRIES = 1 << 24  # a layer this small (rows x width) has every row back-substituted
 
 
+class Pace:
+    """Whether the next step of a loop fits before ``deadline``, judged by the time per unit of
+    cost of the step before: a step is only checked before it starts, and on very wide layers
+    one back-substitution chunk takes seconds."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline, self.rate, self._began, self._cost = deadline, 0.0, 0.0, 0.0
+
+    def fits(self, cost: float) -> bool:
+        """Start timing a step of ``cost`` units: ``False`` if it is predicted to end past the deadline."""
+        self._began, self._cost = time.perf_counter(), cost
+        return self.deadline is None or self._began + self.rate * cost < self.deadline
+
+    def done(self) -> None:
+        """The step started by :meth:`fits` has ended: its time per unit prices the next."""
+        self.rate = (time.perf_counter() - self._began) / max(self._cost, 1.0)
+
+
+def backsub_cost(net: Network, k: int) -> int:
+    """Entries touched per row (and box) when back-substituting from layer ``k`` to the input."""
+    return sum(W.shape[0] * W.shape[1] if isinstance(W, np.ndarray) else W.nnz + W.shape[0]
+               for W in net.weights[:k + 1])
+
+
 def interval_bounds(net: Network, lo: np.ndarray, hi: np.ndarray,
                     deadline: float | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Bounds ``(l_k, u_k)`` of every layer's pre-activation (the last one is the logits).
@@ -49,9 +73,10 @@ def refined_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, refine, deadlin
     """Layer by layer: interval bounds from the previous layer's (intersected with ``start``'s
     where given), then ``refine(k, rows, out)`` — lower and upper bounds of layer ``k``'s
     ``rows`` given the earlier layers' bounds ``out`` — on the rows that need it, in chunks of
-    at most ``CHUNK_ENTRIES`` back-substitution entries, intersected in."""
+    at most ``CHUNK_ENTRIES`` back-substitution entries, intersected in; no chunk is started that
+    would end past ``deadline`` at the pace of the one before."""
     out: list[tuple[np.ndarray, np.ndarray]] = []
-    inputs = (lo, hi)
+    inputs, pace = (lo, hi), Pace(deadline)
     for k, (W, b) in enumerate(zip(net.weights, net.biases)):
         lower, upper = affine_bounds(W, b, *inputs)
         if start is not None:
@@ -59,10 +84,11 @@ def refined_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, refine, deadlin
         rows = np.flatnonzero(_needs_refining(net, k, lower, upper)) if k else np.zeros(0, int)  # layer 0: exact
         chunk = max(1, CHUNK_ENTRIES // max(net.layer_sizes[:k + 2]))
         for first in range(0, rows.size, chunk):
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
             part = rows[first:first + chunk]
+            if not pace.fits(part.size * backsub_cost(net, k)):
+                break
             low, up = refine(k, part, out)
+            pace.done()
             lower[part], upper[part] = np.maximum(lower[part], low), np.minimum(upper[part], up)
         out.append((lower, upper))
         if k < len(net.activations):

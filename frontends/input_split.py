@@ -20,7 +20,7 @@ from fractions import Fraction
 import numpy as np
 import scipy.sparse as sp
 
-from qcqp.frontends.bounds import CHUNK_ENTRIES
+from qcqp.frontends.bounds import CHUNK_ENTRIES, Pace, backsub_cost
 from qcqp.frontends.linear_pieces import PIECE_NEURONS, piece_bounds
 from qcqp.frontends.network import Network
 from qcqp.frontends.optimized_bounds import STEPS, optimized_lower
@@ -93,10 +93,11 @@ def layer_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, deadline: float |
     each box ``lo[r] <= x <= hi[r]``: interval arithmetic's, tightened by CROWN for the neurons
     that are unstable in some box (ReLU and its kin are exact where stable; CROWN would only
     repeat the interval) — unless that would take more than ``REFINE_ENTRIES`` (a very wide
-    layer: its intervals shrink with the boxes instead). After ``deadline`` the rows left keep
-    their interval bounds. ``within`` (bounds of the same shapes, e.g. a parent box's) are
-    intersected layer by layer: CROWN is not monotone, a half can bound looser than its box."""
-    out, low, up = [], lo, hi
+    layer: its intervals shrink with the boxes instead). Rows whose chunk would end past
+    ``deadline`` (at the pace of the chunk before) keep their interval bounds. ``within`` (bounds
+    of the same shapes, e.g. a parent box's) are intersected layer by layer: CROWN is not
+    monotone, a half can bound looser than its box."""
+    out, low, up, pace = [], lo, hi, Pace(deadline)
     for k in range(len(net.activations)):
         ibp_lo, ibp_hi = _interval(net, k, low, up)
         if within is not None:
@@ -107,14 +108,15 @@ def layer_bounds(net: Network, lo: np.ndarray, hi: np.ndarray, deadline: float |
             unstable = unstable[:0]
         chunk = max(1, CHUNK_ENTRIES // work)
         for start in range(0, unstable.size, chunk):
-            if deadline is not None and time.perf_counter() >= deadline:
-                break
             rows = unstable[start:start + chunk]
+            if not pace.fits(rows.size * lo.shape[0] * backsub_cost(net, k)):
+                break
             eye = np.zeros((rows.size, ibp_lo.shape[1]))
             eye[np.arange(rows.size), rows] = 1.0
             bounds = boxes_upper(net, k, np.concatenate([eye, -eye]), out, lo, hi)
             ibp_lo[:, rows] = np.maximum(-bounds[:, rows.size:], ibp_lo[:, rows])
             ibp_hi[:, rows] = np.minimum(bounds[:, :rows.size], ibp_hi[:, rows])
+            pace.done()
         out.append((ibp_lo, ibp_hi))
         low, up = net.activation(k).interval(*out[-1])
     return out
@@ -325,8 +327,7 @@ def _attack(net: Network, spec: Specification, rows: _Rows, box: _Open) -> np.nd
     corner = np.where(slopes > 0, box.lo, box.hi)
     lo, hi = np.concatenate([box.lo, box.lo]), np.concatenate([box.hi, box.hi])
     worst = np.tile(rows.best(box.values).argmin(axis=1), 2)
-    points = _descend(net, rows, np.concatenate([0.5 * (box.lo + box.hi), corner]), lo, hi, worst, ATTACK_STEPS)
-    return rows.counterexample(net, spec, points)
+    return _descend(net, spec, rows, np.concatenate([0.5 * (box.lo + box.hi), corner]), lo, hi, worst, ATTACK_STEPS)
 
 
 def _restart_attack(net: Network, spec: Specification, rows: _Rows, rng: np.random.Generator,
@@ -338,24 +339,29 @@ def _restart_attack(net: Network, spec: Specification, rows: _Rows, rng: np.rand
     lo = np.broadcast_to(spec.box.lower, (count, spec.box.lower.size))
     hi = np.broadcast_to(spec.box.upper, lo.shape)
     disjunct = np.arange(count) % len(spec.disjuncts)
-    return rows.counterexample(net, spec, _descend(net, rows, rng.uniform(lo, hi), lo, hi, disjunct, RESTART_STEPS,
-                                                   rate=0.05, deadline=deadline))
+    return _descend(net, spec, rows, rng.uniform(lo, hi), lo, hi, disjunct, RESTART_STEPS, rate=0.05,
+                    deadline=deadline)
 
 
-def _descend(net: Network, rows: _Rows, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-             disjunct: np.ndarray, steps: int, rate: float = 0.25, deadline: float | None = None) -> np.ndarray:
-    """Every iterate of ``steps`` signed-gradient steps (a fraction ``rate`` of the box, shrinking
-    to 0; none after ``deadline``) on the largest atom of each point's ``disjunct``, kept within its box."""
+def _descend(net: Network, spec: Specification, rows: _Rows, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+             disjunct: np.ndarray, steps: int, rate: float = 0.25, deadline: float | None = None) -> np.ndarray | None:
+    """The first counterexample among the iterates of ``steps`` signed-gradient steps (a fraction
+    ``rate`` of the box, shrinking to 0) on the largest atom of each point's ``disjunct``, kept
+    within its box; each iterate is screened as it comes, and no step starts that would end past
+    ``deadline`` at the pace of the step before."""
     mine = rows.atom_owner[None, :] == disjunct[:, None]
-    tried = [x]
-    for step in range(steps):
-        if deadline is not None and time.perf_counter() >= deadline:
+    pace = Pace(deadline)
+    for step in range(steps + 1):
+        if not pace.fits(1.0):
             break
-        active = np.where(mine, net.forward(x) @ rows.atoms.T + rows.consts, -np.inf).argmax(axis=1)
+        values = net.forward(x) @ rows.atoms.T + rows.consts
+        if (found := rows.reached(net, spec, x, values)) is not None or step == steps:
+            return found
+        active = np.where(mine, values, -np.inf).argmax(axis=1)
         move = rate * (1 - step / steps) * (hi - lo) * np.sign(net.gradient(x, rows.atoms[active]))
         x = np.clip(x - move, lo, hi)
-        tried.append(x)
-    return np.concatenate(tried)
+        pace.done()
+    return None
 
 
 def _halves(lo: np.ndarray, hi: np.ndarray, dim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -403,19 +409,14 @@ class _Rows:
         worst = self.best(values).argmin(axis=1)
         return np.where(self.owner[None, :] == worst[:, None], values, -np.inf).argmax(axis=1)
 
-    def counterexample(self, net: Network, spec: Specification, points: np.ndarray) -> np.ndarray | None:
-        """The first of ``points`` that reaches the unsafe region (a float screen on the atoms,
-        then :meth:`Specification.counterexample`)."""
+    def reached(self, net: Network, spec: Specification, points: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+        """The first of ``points`` whose atom ``values`` (floats) put it in the unsafe region and
+        that :meth:`Specification.counterexample` confirms."""
         owner = self.atom_owner
-        batch = _points_per_pass(net)
-        for first in range(0, points.shape[0], batch):
-            part = points[first:first + batch]
-            values = net.forward(part) @ self.atoms.T + self.consts
-            reached = np.stack([(values[:, owner == k] <= 0).all(axis=1) for k in range(owner.max() + 1)], axis=1)
-            for r in np.flatnonzero(reached.any(axis=1)):
-                found = spec.counterexample(net, part[r])
-                if found is not None:
-                    return found
+        reached = np.stack([(values[:, owner == k] <= 0).all(axis=1) for k in range(owner.max() + 1)], axis=1)
+        for r in np.flatnonzero(reached.any(axis=1)):
+            if (found := spec.counterexample(net, points[r])) is not None:
+                return found
         return None
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import math
+import time
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from qcqp import Status
 from qcqp.app.cli import main
+from qcqp.frontends.bounds import Pace
 from qcqp.frontends.encode import encode_network
 from qcqp.frontends.input_split import atom_bounds, input_split_search
 from qcqp.frontends.loaders import save_npz
@@ -31,6 +33,16 @@ def test_box_bounds_hold_on_samples_in_every_box(seed):
         x = rng.uniform(lo[r], hi[r], (300, 3))
         values = net.forward(x) @ A.T + b
         assert np.all(values >= bounds[r] - 1e-12)
+
+
+def test_pace_refuses_a_step_predicted_to_end_past_the_deadline():
+    """A loop step is checked only before it starts: the step before prices it."""
+    pace = Pace(time.perf_counter() + 0.3)
+    assert pace.fits(2.0)  # nothing measured yet: only the deadline itself counts
+    time.sleep(0.2)
+    pace.done()  # 0.1 s per unit
+    assert not pace.fits(2.0)  # another 0.2 s would end past the deadline
+    assert Pace(None).fits(1e9) and not Pace(time.perf_counter() - 1.0).fits(0.0)
 
 
 def _exact_min(net, a, b, lo, hi) -> float:
