@@ -67,7 +67,8 @@ class SDP(Backend):
         family
             The relaxation: ``"shor"`` (lifted box rows only), ``"auto"`` (plus the McCormick rows
             of every pair the problem multiplies: never looser than ``lp``), or ``"auto"`` plus
-            separated cuts (:mod:`qcqp.backends.cuts`): ``"rlt"`` (all pairs), ``"triangle"``,
+            separated cuts (:mod:`qcqp.backends.cuts`): ``"rlt"`` (all pairs; with the products of
+            the linear rows, :func:`~qcqp.backends.shor.linear_product_rows`), ``"triangle"``,
             ``"rlt+triangle"``.
         cut_rounds
             Rounds of separation (solve, add the violated cuts, solve again) for the cut families.
@@ -80,7 +81,8 @@ class SDP(Backend):
             raise InputError("cut_rounds must be >= 0")
         ir = relaxation.ir
         # RLT separation finds the McCormick rows of ``auto`` itself, only those that bind
-        form = build_shor(ir, mccormick=False) if family in ("shor", "rlt") else relaxation.form
+        form = relaxation.form if family in ("auto", "triangle") else \
+            build_shor(ir, mccormick=family == "rlt+triangle", linear_products=family != "shor")
         name = choose_solver(form) if solver == "auto" else solver
         adapter = SDP_SOLVERS.get(name)
         if not adapter.available():

@@ -9,7 +9,13 @@ Besides the IR's own constraints it adds
 * for every complementarity its linear hull and ``f ⊙ g = 0``;
 * (linear ``<=`` rows that hold on the whole box are left out: the lifted box rows imply them);
 * for every pair of variables whose product the LP linearises per entry, the four lifted
-  McCormick inequalities (products of bound constraints).
+  McCormick inequalities (products of bound constraints);
+* optionally (the ``rlt`` families) products of the linear rows: every linear equality
+  ``g(v) = 0`` times every variable (``g(v) v_k = 0``) and every linear inequality
+  ``g(v) <= 0`` times the bounds of its own variables (``g(v)(v_k − l_k) <= 0``,
+  ``g(v)(u_k − v_k) <= 0``). With binaries ``v² = v`` these fix products at once: an
+  assignment row ``Σ_j v_ij = 1`` gives ``P[v_ij, v_ik] = 0``, an edge row ``v_i + v_j <= 1``
+  gives ``P[v_i, v_j] <= 0``.
 
 So the SDP is never looser than the LP: on networks (the hull) and on generic problems.
 """
@@ -45,9 +51,10 @@ class ShorForm:
         return self.index.dim
 
 
-def build_shor(ir: IR, mccormick: bool = True) -> ShorForm:
+def build_shor(ir: IR, mccormick: bool = True, linear_products: bool = False) -> ShorForm:
     """Lift every constraint of ``ir``; all variables must be bounded (for ``T``). Without
-    ``mccormick``, the plain Shor relaxation (no lifted McCormick rows of multiplied pairs)."""
+    ``mccormick``, the plain Shor relaxation (no lifted McCormick rows of multiplied pairs);
+    with ``linear_products``, the products of linear rows (:func:`linear_product_rows`)."""
     ir.require_bounds("sdp")
     dim = ir.n + 1
     eye = sp.eye_array(ir.n, format="csr")
@@ -61,6 +68,9 @@ def build_shor(ir: IR, mccormick: bool = True) -> ShorForm:
         eq.append(lift(comp.product(), dim))
         le.append(lift(_not_implied_by_box(comp.envelope(), ir), dim))
     le += _mccormick_rows(ir, x, dim) if mccormick else []
+    if linear_products:
+        eq_products, le_products = linear_product_rows(ir, x, dim)
+        eq, le = eq + eq_products, le + le_products
     c = lift(ir.objective, dim).toarray().ravel()
     width = c.size
     E = sp.csr_array(sp.vstack(eq, format="csr")) if eq else sp.csr_array((0, width))
@@ -96,6 +106,28 @@ def _mccormick_rows(ir: IR, x: Affine, dim: int) -> list:
     la, ua, lb, ub = ir.lower[pairs[:, 0]], ir.upper[pairs[:, 0]], ir.lower[pairs[:, 1]], ir.upper[pairs[:, 1]]
     products = [(xa - la) * (xb - lb), (ua - xa) * (ub - xb), (xa - la) * (ub - xb), (ua - xa) * (xb - lb)]
     return [lift(-product, dim) for product in products]  # each product >= 0
+
+
+LINEAR_PRODUCTS = 20_000  # most product rows of each kind (equalities, inequalities) built up front
+
+
+def linear_product_rows(ir: IR, x: Affine, dim: int) -> tuple[list, list]:
+    """Lifted products of linear rows: each equality ``g = 0`` times every variable (``g v_k = 0``),
+    each inequality ``g <= 0`` times the distance of its own variables to their bounds
+    (``g (v_k − l_k) <= 0``, ``g (u_k − v_k) <= 0``); each kind only if it has at most
+    ``LINEAR_PRODUCTS`` rows (the products with other variables' bounds are separated instead)."""
+    eq, le = [], []
+    for con in ir.constraints:
+        if not con.is_linear:
+            continue
+        g = con.expr.padded(ir.n)
+        if con.sense == "==" and g.size * ir.n <= LINEAR_PRODUCTS:
+            eq.append(lift(g[np.repeat(np.arange(g.size), ir.n)] * x[np.tile(np.arange(ir.n), g.size)], dim))
+        elif con.sense == "<=":
+            row, k = g.A.tocoo().coords
+            if 2 * row.size <= LINEAR_PRODUCTS and row.size:
+                le += [lift(g[row] * (x[k] - ir.lower[k]), dim), lift(g[row] * (ir.upper[k] - x[k]), dim)]
+    return eq, le
 
 
 def coefficients_to_matrix(coef: np.ndarray, dim: int) -> np.ndarray:
