@@ -2,7 +2,8 @@
 
 A relaxation gives a bound; a user also wants a good feasible point and the gap between them.
 Candidates come from the relaxation's solution: the first column ``x̄`` of the lifted matrix
-``P`` (or the LP's point), Gaussian samples ``x̄ + L z`` with ``LLᵀ = P[x, x] − x̄x̄ᵀ`` (the
+``P`` (or the LP's point), MILP answers over the linear rows where variables are two-valued
+(binaries, :mod:`qcqp.rounding`), Gaussian samples ``x̄ + L z`` with ``LLᵀ = P[x, x] − x̄x̄ᵀ`` (the
 randomised rounding of Goemans–Williamson and its box generalisations), and each sample
 rounded to the nearer bound (for ±1 variables this is hyperplane rounding). The best few are
 polished by a local solver on the IR's own functions (L-BFGS-B on a box, SLSQP with
@@ -21,6 +22,7 @@ from scipy.optimize import minimize
 
 from qcqp.ir import IR
 from qcqp.lifting import lift, pair_rows_cols
+from qcqp.rounding import DiscreteStructure
 
 SAMPLES = 64  # Gaussian samples from P (each also rounded to the nearer bound)
 POLISHED = 4  # candidates handed to the local solver
@@ -94,12 +96,14 @@ def candidates(ir: IR, lifted: np.ndarray | None, point: np.ndarray | None, rng:
     return found
 
 
-def _polish(ir: IR, f: LiftedFunctions, start: np.ndarray, deadline: float) -> np.ndarray:
-    """A local maximiser of the IR's objective from ``start`` (L-BFGS-B on a box, else SLSQP)."""
+def _polish(ir: IR, f: LiftedFunctions, start: np.ndarray, deadline: float,
+            lower: np.ndarray | None = None, upper: np.ndarray | None = None) -> np.ndarray:
+    """A local maximiser of the IR's objective from ``start`` (L-BFGS-B on a box, else SLSQP)
+    within the IR's bounds or the tighter ``lower``, ``upper``."""
     def negative(v):
         return -f.value(f.objective, v)[0], -f.jacobian(f.objective, v)[0]
 
-    bounds = list(zip(ir.lower, ir.upper))
+    bounds = list(zip(ir.lower if lower is None else lower, ir.upper if upper is None else upper))
     if f.inequalities.shape[0] == 0 and f.equalities.shape[0] == 0:
         return minimize(negative, start, jac=True, method="L-BFGS-B", bounds=bounds).x
     if ir.n > SLSQP_MAX_VARIABLES or time.perf_counter() > deadline:
@@ -143,6 +147,8 @@ def best_point(ir: IR, lifted: np.ndarray | None = None, point: np.ndarray | Non
     f = LiftedFunctions.of(ir) if polishable else None
     box_only = polishable and f.inequalities.shape[0] == 0 and f.equalities.shape[0] == 0
     pool = list(starts[:1])
+    if polishable and (discrete := DiscreteStructure.of(f)) is not None:
+        pool += _discrete_points(ir, f, discrete, starts[0], tolerance, deadline)
     for start in (starts if box_only else starts[:POLISHED]) if polishable else []:  # box: L-BFGS-B is cheap
         if time.perf_counter() > deadline:
             break
@@ -152,6 +158,20 @@ def best_point(ir: IR, lifted: np.ndarray | None = None, point: np.ndarray | Non
     if not feasible:
         return None, stats
     return max(feasible, key=ir.objective_value), stats
+
+
+def _discrete_points(ir: IR, f: LiftedFunctions, discrete: DiscreteStructure, start: np.ndarray,
+                     tolerance: float, deadline: float) -> list[np.ndarray]:
+    """MILP answers over the linear rows (:mod:`qcqp.rounding`); those that miss other quadratic
+    rows are polished in the continuous variables with the two-valued ones fixed."""
+    found = []
+    for v in discrete.points(lambda u: f.jacobian(f.objective, u)[0], start, ir.lower, ir.upper, deadline):
+        found.append(v)
+        if ir.max_violation(v) > tolerance and time.perf_counter() < deadline:
+            lower, upper = ir.lower.copy(), ir.upper.copy()
+            lower[discrete.index] = upper[discrete.index] = v[discrete.index]
+            found.append(np.clip(_polish(ir, f, v, deadline, lower, upper), lower, upper))
+    return found
 
 
 __all__ = ["LiftedFunctions", "best_point", "candidates"]

@@ -424,3 +424,32 @@ def test_linear_product_rows_hold_at_feasible_points(seed, n):
         tilde = np.concatenate([[1.0], v])
         utri = tilde[rows_of] * tilde[cols_of]
         assert np.all(np.abs(E @ utri) <= 1e-9) and np.all(G @ utri <= 1e-9)
+
+
+def test_binaries_under_assignment_rows_get_feasible_points():
+    """The MILP over the linear rows (qcqp.rounding) gives a point on every 4x4 assignment problem,
+    where rounding the relaxation's samples met the rows on two of six."""
+    for seed in range(6):
+        p, best = _assignment_qp(seed, 4)
+        result = p.solve("sdp", family="shor", polish=2)
+        assert result.point is not None and result.value <= best
+        X = result.point["x"].reshape(4, 4)
+        assert set(np.unique(X)) <= {0.0, 1.0} and np.all(X.sum(axis=0) == 1) and np.all(X.sum(axis=1) == 1)
+
+
+def test_two_valued_variables_are_found_by_their_equalities():
+    """``(v − r)(v − r − 1) = 0`` with integer ``r`` makes ``v`` integral in the MILP; other roots do not."""
+    from qcqp.primal import LiftedFunctions
+    from qcqp.rounding import DiscreteStructure
+
+    p = qcqp.Problem()
+    x = p.variable("x", 4, lower=-5, upper=5)
+    p.subject_to((x[0] - 2) * (x[0] - 3) == 0)
+    p.subject_to(3 * (x[1] * x[1]) - 3 * x[1] == 0)
+    p.subject_to(x[2] * (x[2] - 2) == 0)  # two values, not consecutive integers
+    p.subject_to(x[0] + x[3] <= 4)
+    p.maximize(x.sum())
+    found = DiscreteStructure.of(LiftedFunctions.of(p.compile()))
+    assert found.index.tolist() == [0, 1] and found.low.tolist() == [2.0, 0.0]
+    assert found.A_ub.toarray().tolist() == [[1.0, 0.0, 0.0, 1.0]] and found.b_ub.tolist() == [4.0]
+    assert found.A_eq.shape == (0, 4)
