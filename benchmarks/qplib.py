@@ -12,7 +12,7 @@ value and worst violation (re-checked on the problem read from the file) and the
 CC-BY 4.0 (qplib.zib.de) and not vendored; ``.sol`` files name variables ``x2 … x(n+1)``
 (``x1`` is the objective variable of the model they were written from).
 
-Usage: ``python benchmarks/qplib.py DIR [--time-limit 60] [--family auto] [--only NAME ...] [--no-solve]``
+Usage: ``python benchmarks/qplib.py DIR [--time-limit 60] [--family auto] [--polish 10] [--only NAME ...] [--no-solve]``
 """
 
 from __future__ import annotations
@@ -57,11 +57,11 @@ def published_values(root: Path) -> dict[str, float]:
                                     if len(f) >= 3}
 
 
-def root_cells(problem, ir, best: float | None, family: str, time_limit: float) -> list[str]:
+def root_cells(problem, ir, best: float | None, family: str, time_limit: float, polish: float) -> list[str]:
     """Bound, gap to ``best`` (flagged when on the wrong side), feasible value, its violation, seconds."""
     start = time.perf_counter()
     try:
-        result = problem.solve("sdp", time_limit=time_limit, family=family)
+        result = problem.solve("sdp", time_limit=time_limit, family=family, polish=polish)
     except InputError as error:  # free variables: sdp needs bounds on every one
         return [str(error).split(";")[-1].split("(")[0].strip(), "—", "—", "—", "—"]
     seconds = time.perf_counter() - start
@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds for each sdp solve")
     parser.add_argument("--family", default="auto", help="the sdp relaxation family")
+    parser.add_argument("--polish", type=float, default=10.0, help="seconds for the feasible-point search")
     parser.add_argument("--only", nargs="*", help="instance names to run (default: all)")
     parser.add_argument("--no-solve", action="store_true", help="only check the reader")
     args = parser.parse_args()
@@ -89,7 +90,7 @@ def main() -> None:
     files = [f for f in files if not args.only or f.stem in args.only]
     best = published_values(root)
     print(f"machine: {platform.machine()}, python {platform.python_version()}; {len(files)} instances in {root}; "
-          f"family {args.family}, time limit {args.time_limit:g} s")
+          f"family {args.family}, time limit {args.time_limit:g} s, polish {args.polish:g} s")
     print("| instance | type | n (lifted) | published | reader's value there | max violation | sdp bound | gap | "
           "feasible value | its violation | seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -103,7 +104,7 @@ def main() -> None:
             v = published_point(ir, sol)
             there, violation = f"{ir.user_value(ir.objective_value(v)):.8g}", f"{ir.max_violation(v):.1e}"
         cells = ["—"] * 5 if args.no_solve else root_cells(problem, ir, best.get(path.stem), args.family,
-                                                           args.time_limit)
+                                                           args.time_limit, args.polish)
         print(f"| {path.stem} | {kind} | {ir.variables[0].size} ({ir.n}) | {best.get(path.stem, '—')} | {there} | "
               f"{violation} | " + " | ".join(cells) + " |", flush=True)
 

@@ -7,8 +7,9 @@ Candidates come from the relaxation's solution: the first column ``x̄`` of the 
 randomised rounding of Goemans–Williamson and its box generalisations), and each sample
 rounded to the nearer bound (for ±1 variables this is hyperplane rounding). The best few are
 polished by a local solver on the IR's own functions (L-BFGS-B on a box, SLSQP with
-constraints) and every result is checked on the IR: a point is returned only if its worst
-violation is at most ``tolerance``.
+constraints, then IPOPT where SLSQP ends infeasible and ``cyipopt`` is installed; further
+candidates while none is feasible, within the time budget) and every result is checked on the
+IR: a point is returned only if its worst violation is at most ``tolerance``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from qcqp.rounding import DiscreteStructure
 SAMPLES = 64  # Gaussian samples from P (each also rounded to the nearer bound)
 POLISHED = 4  # candidates handed to the local solver
 SLSQP_MAX_VARIABLES = 400  # SLSQP is dense in n; above this only candidates are checked
+FEASIBLE = 1e-9  # worst violation of a point accepted by default
 
 
 @dataclass(frozen=True)
@@ -115,12 +117,28 @@ def _polish(ir: IR, f: LiftedFunctions, start: np.ndarray, deadline: float,
     if f.equalities.shape[0]:
         constraints.append({"type": "eq", "fun": lambda v: f.value(f.equalities, v),
                             "jac": lambda v: f.jacobian(f.equalities, v)})
-    return minimize(negative, start, jac=True, method="SLSQP", bounds=bounds, constraints=constraints,
-                    options={"maxiter": 200}).x
+    found = minimize(negative, start, jac=True, method="SLSQP", bounds=bounds, constraints=constraints,
+                     options={"maxiter": 200}).x
+    if ir.max_violation(np.clip(found, ir.lower, ir.upper)) <= FEASIBLE or time.perf_counter() > deadline:
+        return found
+    return _interior_point(negative, start, bounds, constraints, deadline)
+
+
+def _interior_point(negative, start: np.ndarray, bounds: list, constraints: list, deadline: float) -> np.ndarray:
+    """IPOPT from ``start`` where SLSQP ends infeasible (the ``nlp`` extra; ``start`` without it):
+    on QPLIB's packing problems (hundreds of ``>=`` distance rows) it reaches points SLSQP does not."""
+    try:
+        from cyipopt import minimize_ipopt
+    except ImportError:
+        return start
+    options = {"print_level": 0, "sb": "yes", "max_iter": 500, "tol": 1e-9, "constr_viol_tol": 1e-10,
+               "max_cpu_time": max(deadline - time.perf_counter(), 0.1)}
+    return minimize_ipopt(lambda v: negative(v)[0], start, jac=lambda v: negative(v)[1], bounds=bounds,
+                          constraints=constraints, options=options).x
 
 
 def best_point(ir: IR, lifted: np.ndarray | None = None, point: np.ndarray | None = None,
-               tolerance: float = 1e-9, time_budget: float = 10.0, seed: int = 0) -> tuple[np.ndarray | None, dict]:
+               tolerance: float = FEASIBLE, time_budget: float = 10.0, seed: int = 0) -> tuple[np.ndarray | None, dict]:
     """The best feasible point found from a relaxation's solution, and how it was found.
 
     Parameters
@@ -149,11 +167,13 @@ def best_point(ir: IR, lifted: np.ndarray | None = None, point: np.ndarray | Non
     pool = list(starts[:1])
     if polishable and (discrete := DiscreteStructure.of(f)) is not None:
         pool += _discrete_points(ir, f, discrete, starts[0], tolerance, deadline)
-    for start in (starts if box_only else starts[:POLISHED]) if polishable else []:  # box: L-BFGS-B is cheap
-        if time.perf_counter() > deadline:
+    feasible = [v for v in pool if ir.max_violation(v) <= tolerance]
+    for number, start in enumerate(starts if polishable else []):
+        # POLISHED starts; all of them on a box (L-BFGS-B is cheap), or while none is feasible
+        if time.perf_counter() > deadline or (number >= POLISHED and not box_only and feasible):
             break
         pool.append(np.clip(_polish(ir, f, start, deadline), ir.lower, ir.upper))
-    feasible = [v for v in pool if ir.max_violation(v) <= tolerance]
+        feasible += [pool[-1]] if ir.max_violation(pool[-1]) <= tolerance else []
     stats = {"candidates": len(starts), "polished": len(pool) - 1}
     if not feasible:
         return None, stats

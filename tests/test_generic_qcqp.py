@@ -453,3 +453,34 @@ def test_two_valued_variables_are_found_by_their_equalities():
     assert found.index.tolist() == [0, 1] and found.low.tolist() == [2.0, 0.0]
     assert found.A_ub.toarray().tolist() == [[1.0, 0.0, 0.0, 1.0]] and found.b_ub.tolist() == [4.0]
     assert found.A_eq.shape == (0, 4)
+
+
+def test_interior_point_reaches_a_packing_point_from_an_infeasible_start():
+    """IPOPT (the nlp extra), tried where SLSQP ends infeasible, returns a point meeting every
+    distance row of three unit discs packed in a box whose side it minimises."""
+    pytest.importorskip("cyipopt")
+    import time
+
+    from qcqp.primal import LiftedFunctions, _interior_point
+
+    p = qcqp.Problem()
+    x = p.variable("x", 7, lower=0, upper=10)  # centres (x0, x1), (x2, x3), (x4, x5); side x6
+    for a, b in itertools.combinations(range(3), 2):
+        dx, dy = x[2 * a] - x[2 * b], x[2 * a + 1] - x[2 * b + 1]
+        p.subject_to(dx * dx + dy * dy >= 4)
+    for k in range(6):
+        p.subject_to(x[k] >= 1)
+        p.subject_to(x[k] + 1 <= x[6])
+    p.minimize(x[6])
+    ir = p.compile()
+    f = LiftedFunctions.of(ir)
+
+    def negative(v):
+        return -f.value(f.objective, v)[0], -f.jacobian(f.objective, v)[0]
+
+    constraints = [{"type": "ineq", "fun": lambda v: -f.value(f.inequalities, v),
+                    "jac": lambda v: -f.jacobian(f.inequalities, v)}]
+    start = np.full(7, 1.0)  # all centres together: every distance row violated
+    v = _interior_point(negative, start, list(zip(ir.lower, ir.upper)), constraints, time.perf_counter() + 30)
+    assert ir.max_violation(v) <= 1e-8
+    assert v[6] >= 2 + math.sqrt(3) - 1e-6  # the optimal side for three unit discs is 2 + √3
