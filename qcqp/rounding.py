@@ -54,8 +54,11 @@ class DiscreteStructure:
         lower[self.index], upper[self.index] = self.low, self.low + 1.0
         integrality = np.zeros(start.size)
         integrality[self.index] = 1
-        constraints = [LinearConstraint(A, -np.inf, b) for A, b in ((self.A_ub, self.b_ub),) if A.shape[0]]
-        constraints += [LinearConstraint(A, b, b) for A, b in ((self.A_eq, self.b_eq),) if A.shape[0]]
+        constraints = []
+        if self.A_ub.shape[0]:
+            constraints.append(LinearConstraint(self.A_ub, -np.inf, self.b_ub))
+        if self.A_eq.shape[0]:
+            constraints.append(LinearConstraint(self.A_eq, self.b_eq, self.b_eq))
         for _ in range(LINEARISATIONS):
             left = deadline - time.perf_counter()
             if left <= 0:
