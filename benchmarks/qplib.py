@@ -57,23 +57,25 @@ def published_values(root: Path) -> dict[str, float]:
                                     if len(f) >= 3}
 
 
-def root_cells(problem, ir, best: float | None, family: str, time_limit: float, polish: float) -> list[str]:
-    """Bound, gap to ``best`` (flagged when on the wrong side), feasible value, its violation, seconds."""
+def root_cells(problem, ir, best: float | None, family: str, time_limit: float, polish: float):
+    """Bound, gap to ``best`` (flagged when on the wrong side), feasible value, its violation,
+    seconds; and the gap as a number (``inf`` if refused), whether a point was found, whether wrong."""
     start = time.perf_counter()
     try:
         result = problem.solve("sdp", time_limit=time_limit, family=family, polish=polish)
     except InputError as error:  # free variables: sdp needs bounds on every one
-        return [str(error).split(";")[-1].split("(")[0].strip(), "—", "—", "—", "—"]
+        return [str(error).split(";")[-1].split("(")[0].strip(), "—", "—", "—", "—"], np.inf, False, False
     seconds = time.perf_counter() - start
-    gap = "—"
+    gap, relative, wrong = "—", np.inf, False
     if best is not None and np.isfinite(result.bound):
         wrong = ir.sign * (result.bound - best) < -1e-9 * max(1.0, abs(best))
-        gap = f"{abs(best - result.bound) / max(1.0, abs(best)):.2%}" + (" **WRONG SIDE**" if wrong else "")
+        relative = abs(best - result.bound) / max(1.0, abs(best))
+        gap = f"{relative:.2%}" + (" **WRONG SIDE**" if wrong else "")
     value, violation = "—", "—"
     if result.point is not None:
         v = np.concatenate([np.atleast_1d(result.point[var.name]).ravel() for var in ir.variables])
         value, violation = f"{result.value:.8g}", f"{ir.max_violation(v):.1e}"
-    return [f"{result.bound:.8g}", gap, value, violation, f"{seconds:.1f}"]
+    return [f"{result.bound:.8g}", gap, value, violation, f"{seconds:.1f}"], relative, result.point is not None, wrong
 
 
 def main() -> None:
@@ -89,6 +91,7 @@ def main() -> None:
     files = sorted(root.glob("qplib/*.qplib")) or sorted(root.glob("*.qplib"))
     files = [f for f in files if not args.only or f.stem in args.only]
     best = published_values(root)
+    gaps, points, wrongs = [], 0, 0
     print(f"machine: {platform.machine()}, python {platform.python_version()}; {len(files)} instances in {root}; "
           f"family {args.family}, time limit {args.time_limit:g} s, polish {args.polish:g} s")
     print("| instance | type | n (lifted) | published | reader's value there | max violation | sdp bound | gap | "
@@ -103,10 +106,19 @@ def main() -> None:
         if sol is not None:
             v = published_point(ir, sol)
             there, violation = f"{ir.user_value(ir.objective_value(v)):.8g}", f"{ir.max_violation(v):.1e}"
-        cells = ["—"] * 5 if args.no_solve else root_cells(problem, ir, best.get(path.stem), args.family,
-                                                           args.time_limit, args.polish)
+        cells = ["—"] * 5
+        if not args.no_solve:
+            cells, gap, found, wrong = root_cells(problem, ir, best.get(path.stem), args.family, args.time_limit,
+                                                  args.polish)
+            gaps, points, wrongs = gaps + [gap], points + found, wrongs + wrong
         print(f"| {path.stem} | {kind} | {ir.variables[0].size} ({ir.n}) | {best.get(path.stem, '—')} | {there} | "
               f"{violation} | " + " | ".join(cells) + " |", flush=True)
+    if gaps:
+        gaps = np.array(gaps)
+        bounded = np.isfinite(gaps)
+        print(f"\nbounded {bounded.sum()} of {gaps.size}, on the wrong side {wrongs}, median gap {np.median(gaps):.2%} "
+              f"(refused as infinite; over the bounded: {np.median(gaps[bounded]):.2%}), "
+              f"feasible points {points} of {gaps.size}")
 
 
 if __name__ == "__main__":
