@@ -35,7 +35,7 @@ from qcqp.result import Result, Status
 
 FEASIBILITY = 1e-9
 CHILD_POLISH = 0.2  # seconds of local search per node below the root (oracles with ``polish``)
-SEARCH_FAMILY = "rlt+triangle"  # the relaxation family of the nodes, for oracles with ``family``
+SEARCH_FAMILY = "rlt+triangle"  # the relaxation family of box-only problems' nodes, for oracles with ``family``
 MIN_NODE_TIME = 0.5  # seconds an oracle gets even when the search's time is up
 
 
@@ -101,13 +101,15 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
         The result's backend name (default ``"<oracle>+bab"``).
     oracle_options
         Passed to the oracle's ``solve`` (e.g. ``solver="ipm"``), checked by name first. An
-        oracle with a ``family`` option gets ``family="rlt+triangle"`` unless given one (problems
-        without complementarities); one with ``time_limit`` gets the time left.
+        oracle with a ``family`` option gets ``family="rlt+triangle"`` unless given one on problems
+        whose only constraints are the box (BoxQP: the cuts save far more nodes than they cost);
+        with constraints its default (QPLIB's QCQs: 27–60 s per cut node at n = 50, against
+        2–4 s). One with ``time_limit`` gets the time left.
     """
     name = name or f"{oracle}+bab"
     backend = BACKENDS.get(oracle)
-    if "family" in backend.option_names() and not ir.complementarities:  # cuts pay off on BoxQP: far fewer
-        oracle_options = {"family": SEARCH_FAMILY} | oracle_options  # nodes (docs/benchmarks.md)
+    if "family" in backend.option_names() and not ir.complementarities and not ir.constraints:
+        oracle_options = {"family": SEARCH_FAMILY} | oracle_options  # docs/benchmarks.md: BoxQP, QPLIB
     backend.check_options(oracle_options)
     if time_limit <= 0 or gap < 0 or node_limit < 1:
         raise InputError("branch and bound needs time_limit > 0, gap >= 0 and node_limit >= 1")
@@ -175,6 +177,8 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
     upper = max([best_value, pruned] + [-entry[0] for entry in heap])
     stats = {"method": "branch-and-bound", "oracle": oracle, "nodes": nodes, "open_nodes": len(heap),
              "infeasible_nodes": len(proofs), "time": time.perf_counter() - start}
+    if "family" in oracle_options:
+        stats["node_family"] = oracle_options["family"]
     if finished and best_point is None and not heap and pruned == -np.inf:
         return package(ir, name, Status.INFEASIBLE, -np.inf, stats=stats, certificate={"leaves": proofs},
                        message=f"infeasible: all {len(proofs)} leaves carry the oracle's verified certificates")

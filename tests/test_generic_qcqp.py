@@ -484,3 +484,15 @@ def test_interior_point_reaches_a_packing_point_from_an_infeasible_start():
     v = _interior_point(negative, start, list(zip(ir.lower, ir.upper)), constraints, time.perf_counter() + 30)
     assert ir.max_violation(v) <= 1e-8
     assert v[6] >= 2 + math.sqrt(3) - 1e-6  # the optimal side for three unit discs is 2 + √3
+
+
+def test_search_cuts_nodes_only_on_box_problems():
+    """Nodes get ``rlt+triangle`` when the box is the only constraint (BoxQP), the oracle's
+    default with constraints (QPLIB's QCQs: cut nodes cost 10x), and what the caller says."""
+    p = qcqp.Problem()
+    x = p.variable("x", 3, lower=-1, upper=1)
+    p.maximize(x[0] * x[1] - x[2] * x[2] + x[0])
+    assert p.solve_globally("sdp", time_limit=10).stats["node_family"] == "rlt+triangle"
+    assert p.solve_globally("sdp", time_limit=10, family="auto").stats["node_family"] == "auto"
+    p.subject_to(x[0] * x[0] + x[1] * x[1] <= 1)
+    assert "node_family" not in p.solve_globally("sdp", time_limit=10).stats
