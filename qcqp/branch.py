@@ -103,7 +103,7 @@ def branch_and_bound(ir: IR, oracle: str = "sdp", time_limit: float = 60.0, gap:
         Passed to the oracle's ``solve`` (e.g. ``solver="ipm"``), checked by name first. An
         oracle with a ``family`` option gets ``family="rlt+triangle"`` unless given one on problems
         whose only constraints are the box (BoxQP: the cuts save far more nodes than they cost);
-        with constraints its default (QPLIB's QCQs: 5–60 s per cut node at n = 50, against
+        with constraints its default (QPLIB's QCQs: 5–60 s per cut node at n = 40–50, against
         2–9 s). One with ``time_limit`` gets the time left.
     """
     name = name or f"{oracle}+bab"
