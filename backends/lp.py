@@ -109,7 +109,8 @@ class LP(Backend):
             if sol.bound <= best[1].bound or sol.status == Status.INFEASIBLE:
                 best = (model, sol)
         model, sol = best
-        point, primal = best_point(ir, point=sol.x, time_budget=polish) if sol.x is not None else (None, {})
+        searched = sol.x is not None and sol.status != Status.INFEASIBLE  # a proof of emptiness: no point to seek
+        point, primal = best_point(ir, point=sol.x, time_budget=polish) if searched else (None, {})
         solved = sol.x is not None and sol.status != Status.INFEASIBLE
         result = package(ir, self.name, sol.status, sol.bound, point, sol.value,
                          message=sol.message, certificate=sol.certificate,

@@ -103,7 +103,8 @@ class SDP(Backend):
             if tighter.upper <= outcome.upper or tighter.status == Status.INFEASIBLE:
                 outcome = tighter
         sol, status, upper, certificate, message = outcome
-        point, primal = best_point(ir, lifted=sol.P, time_budget=polish) if sol.P is not None else (None, {})
+        searched = sol.P is not None and status != Status.INFEASIBLE  # a proof of emptiness: no point to seek
+        point, primal = best_point(ir, lifted=sol.P, time_budget=polish) if searched else (None, {})
         result = package(ir, self.name, status, upper, point, sol.t, message=message, certificate=certificate,
                          lifted=sol.P if status != Status.INFEASIBLE else None,
                          relaxed=sol.P[0, 1:] if sol.P is not None and status != Status.INFEASIBLE else None)

@@ -27,6 +27,7 @@ from qcqp.rounding import DiscreteStructure
 
 SAMPLES = 64  # Gaussian samples from P (each also rounded to the nearer bound)
 POLISHED = 4  # candidates handed to the local solver
+POLISHED_WHILE_NONE = 12  # candidates handed to it while none has turned out feasible
 SLSQP_MAX_VARIABLES = 400  # SLSQP is dense in n; above this only candidates are checked
 FEASIBLE = 1e-9  # worst violation of a point accepted by default
 
@@ -169,8 +170,9 @@ def best_point(ir: IR, lifted: np.ndarray | None = None, point: np.ndarray | Non
         pool += _discrete_points(ir, f, discrete, starts[0], tolerance, deadline)
     feasible = [v for v in pool if ir.max_violation(v) <= tolerance]
     for number, start in enumerate(starts if polishable else []):
-        # POLISHED starts; all of them on a box (L-BFGS-B is cheap), or while none is feasible
-        if time.perf_counter() > deadline or (number >= POLISHED and not box_only and feasible):
+        # POLISHED starts (more while none is feasible); all of them on a box (L-BFGS-B is cheap)
+        if time.perf_counter() > deadline or (not box_only and number >= (POLISHED if feasible else
+                                                                           POLISHED_WHILE_NONE)):
             break
         pool.append(np.clip(_polish(ir, f, start, deadline), ir.lower, ir.upper))
         feasible += [pool[-1]] if ir.max_violation(pool[-1]) <= tolerance else []
