@@ -109,9 +109,8 @@ class LP(Backend):
             if sol.bound <= best[1].bound or sol.status == Status.INFEASIBLE:
                 best = (model, sol)
         model, sol = best
-        searched = sol.x is not None and sol.status != Status.INFEASIBLE  # a proof of emptiness: no point to seek
-        point, primal = best_point(ir, point=sol.x, time_budget=polish) if searched else (None, {})
-        solved = sol.x is not None and sol.status != Status.INFEASIBLE
+        solved = sol.x is not None and sol.status != Status.INFEASIBLE  # a proof of emptiness: no point to seek
+        point, primal = best_point(ir, point=sol.x, time_budget=polish) if solved else (None, {})
         result = package(ir, self.name, sol.status, sol.bound, point, sol.value,
                          message=sol.message, certificate=sol.certificate,
                          relaxed=sol.x[:model.n] if solved else None,

@@ -103,11 +103,10 @@ class SDP(Backend):
             if tighter.upper <= outcome.upper or tighter.status == Status.INFEASIBLE:
                 outcome = tighter
         sol, status, upper, certificate, message = outcome
-        searched = sol.P is not None and status != Status.INFEASIBLE  # a proof of emptiness: no point to seek
-        point, primal = best_point(ir, lifted=sol.P, time_budget=polish) if searched else (None, {})
+        solved = sol.P is not None and status != Status.INFEASIBLE  # a proof of emptiness: no point to seek
+        point, primal = best_point(ir, lifted=sol.P, time_budget=polish) if solved else (None, {})
         result = package(ir, self.name, status, upper, point, sol.t, message=message, certificate=certificate,
-                         lifted=sol.P if status != Status.INFEASIBLE else None,
-                         relaxed=sol.P[0, 1:] if sol.P is not None and status != Status.INFEASIBLE else None)
+                         lifted=sol.P if solved else None, relaxed=sol.P[0, 1:] if solved else None)
         result.stats.update(sol.info, solver=name, dim=form.dim, equalities=form.E.shape[0],
                             inequalities=form.G.shape[0], primal=primal, family=family, cut_rounds=rounds,
                             cuts=cuts)
